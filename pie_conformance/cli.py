@@ -1,0 +1,97 @@
+"""The ``pie-check`` command line: it only parses arguments and hands over to a command module.
+
+Each subcommand lives in ``pie_conformance/commands/<name>.py`` with ``HELP``, ``add_arguments(parser)``
+and ``execute(args) -> int``; heavy imports happen inside ``execute``. The exit status is decided
+here, in one place: 0 conformant, 1 not conformant, 2 usage or environment error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from pie_conformance.errors import UsageError
+
+EXIT_OK, EXIT_NOT_CONFORMANT, EXIT_USAGE = 0, 1, 2
+
+#: Subcommand name -> module, in the order ``pie-check --help`` lists them.
+COMMANDS: dict[str, str] = {
+    "run": "pie_conformance.commands.run",
+    "report": "pie_conformance.commands.report",
+    "validate-cfg": "pie_conformance.commands.validate",
+    "validate-log": "pie_conformance.commands.validate",
+    "dataset": "pie_conformance.commands.dataset",
+    "serve": "pie_conformance.commands.serve",
+    "rules": "pie_conformance.commands.rules",
+    "schema": "pie_conformance.commands.schema",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse exits 2 by itself; this keeps the message format of the kit's other usage errors.
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"pie-check: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _load(module: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name == module:
+            return None
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser, one subparser per available command."""
+    from pie_conformance import __version__
+
+    parser = _Parser(
+        prog="pie-check",
+        description="Check PIE-Engine AI training scripts, configs and logs against the platform contract.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name, module_name in COMMANDS.items():
+        module = _load(module_name)
+        if module is None:
+            continue
+        helps = getattr(module, "HELP", {})
+        help_text = helps.get(name, "") if isinstance(helps, dict) else helps
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(p, name)
+        p.set_defaults(_execute=module.execute)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``pie-check``; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._execute(args))
+    except UsageError as exc:
+        sys.stderr.write(f"pie-check {args.command}: error: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("pie-check: interrupted\n")
+        return 130
+    except Exception as exc:  # a crash of the kit is a bug: say so in one line, not a traceback
+        if os.environ.get("PIE_DEBUG"):
+            raise
+        sys.stderr.write(
+            f"pie-check {args.command}: internal error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in pie-conformance; rerun with PIE_DEBUG=1 to see the traceback and report it.\n"
+        )
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,64 @@
+"""JUnit XML: one test case per rule that applied, failed by its errors, so CI systems can show them."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from typing import TextIO
+
+from pie_conformance.findings import Finding, Report, Severity
+from pie_conformance.rules import CATALOGUE_BY_ID
+
+
+def _describe(f: Finding) -> str:
+    where = ", ".join(
+        x
+        for x in (
+            f"scenario {f.scenario}" if f.scenario else "",
+            f"epoch {f.epoch}" if f.epoch is not None else "",
+            f.path or "",
+            f"stdout line {f.line}" if f.line is not None else "",
+        )
+        if x
+    )
+    text = f.message + (f" ({where})" if where else "")
+    return text + (f"\nhint: {f.hint}" if f.hint else "")
+
+
+def write_junit(report: Report, out: TextIO) -> None:
+    """Write a JUnit XML document: a test suite per report, a test case per rule ID."""
+    by_rule: dict[str, list[Finding]] = defaultdict(list)
+    for f in report.findings:
+        by_rule[f.rule].append(f)
+    checked = report.extra.get("rules_checked")
+    rule_ids = list(checked) if checked else sorted(by_rule)
+    for rid in by_rule:
+        if rid not in rule_ids:
+            rule_ids.append(rid)
+    suite = ET.Element(
+        "testsuite",
+        name=f"pie-conformance {report.kind}",
+        tests=str(len(rule_ids)),
+        failures=str(sum(1 for r in rule_ids if any(f.severity is Severity.ERROR for f in by_rule[r]))),
+        errors="0",
+        time=f"{report.timings.get('total', 0.0):.3f}",
+    )
+    props = ET.SubElement(suite, "properties")
+    ET.SubElement(props, "property", name="subject", value=report.subject)
+    if report.task:
+        ET.SubElement(props, "property", name="task", value=report.task)
+    for rid in rule_ids:
+        summary = CATALOGUE_BY_ID.get(rid, (None, ""))[1]
+        case = ET.SubElement(suite, "testcase", classname=f"pie.{report.kind}", name=f"{rid} {summary}")
+        errors = [f for f in by_rule[rid] if f.severity is Severity.ERROR]
+        warnings = [f for f in by_rule[rid] if f.severity is Severity.WARNING]
+        if errors:
+            fail = ET.SubElement(case, "failure", message=errors[0].message, type=rid)
+            fail.text = "\n\n".join(_describe(f) for f in errors)
+        if warnings:
+            sysout = ET.SubElement(case, "system-out")
+            sysout.text = "\n\n".join("warning: " + _describe(f) for f in warnings)
+    ET.indent(suite)
+    out.write('<?xml version="1.0" encoding="utf-8"?>\n')
+    out.write(ET.tostring(suite, encoding="unicode"))
+    out.write("\n")

@@ -1,0 +1,69 @@
+"""The human report: a one-line verdict, then findings grouped by rule with where and how to fix."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TextIO
+
+from pie_conformance.findings import Finding, Report, Severity
+from pie_conformance.rules import CATALOGUE_BY_ID
+
+_RED, _YELLOW, _GREEN, _BOLD, _DIM, _RESET = "\033[31m", "\033[33m", "\033[32m", "\033[1m", "\033[2m", "\033[0m"
+
+
+def _where(f: Finding) -> str:
+    parts = []
+    if f.scenario:
+        parts.append(f"scenario {f.scenario}")
+    if f.epoch is not None:
+        parts.append(f"epoch {f.epoch}")
+    if f.path:
+        parts.append(f.path)
+    if f.line is not None:
+        parts.append(f"stdout line {f.line}")
+    return ", ".join(parts)
+
+
+def verdict_line(report: Report) -> str:
+    """One line a person reads first: conformant or not, and how many errors and warnings."""
+    n_err, n_warn = len(report.errors), len(report.warnings)
+    what = {"traincfg": "traincfg", "trainlog": "trainlog"}.get(report.kind, "script")
+    state = "CONFORMANT" if report.conformant else "NOT CONFORMANT"
+    counts = f"{n_err} error{'s' * (n_err != 1)}, {n_warn} warning{'s' * (n_warn != 1)}"
+    task = f" [{report.task}]" if report.task else ""
+    return f"{state}: {what} {report.subject}{task}: {counts}"
+
+
+def write_text(report: Report, out: TextIO, *, colour: bool = False) -> None:
+    """Write the report for a person; ANSI colour only when ``colour`` (a terminal)."""
+
+    def paint(code: str, s: str) -> str:
+        return f"{code}{s}{_RESET}" if colour else s
+
+    head = verdict_line(report)
+    out.write(paint(_BOLD + (_GREEN if report.conformant else _RED), head) + "\n")
+    for s in report.scenarios:
+        if s.status != "ran":
+            out.write(f"  scenario {s.name}: {s.status}" + (f" ({s.note})" if s.note else "") + "\n")
+    by_rule: dict[str, list[Finding]] = defaultdict(list)
+    for f in report.findings:
+        by_rule[f.rule].append(f)
+    # Errors before warnings, then catalogue order, so the first thing read is the first thing to fix.
+    order = {rid: i for i, rid in enumerate(CATALOGUE_BY_ID)}
+    for rid in sorted(by_rule, key=lambda r: (by_rule[r][0].severity is not Severity.ERROR, order.get(r, 999))):
+        group = by_rule[rid]
+        sev = group[0].severity
+        label = paint(_RED if sev is Severity.ERROR else _YELLOW, f"{rid} {sev.value}")
+        summary = CATALOGUE_BY_ID.get(rid, (sev, ""))[1]
+        out.write(f"\n{label}: {summary}\n")
+        hints: list[str] = []
+        for f in group:
+            where = _where(f)
+            out.write(f"  - {f.message}" + (paint(_DIM, f"  [{where}]") if where else "") + "\n")
+            if f.hint and f.hint not in hints:
+                hints.append(f.hint)
+        for h in hints:
+            out.write(f"    hint: {h}\n")
+    if report.timings:
+        shown = ", ".join(f"{k} {v:.2f}s" for k, v in report.timings.items())
+        out.write(paint(_DIM, f"\ntimings: {shown}") + "\n")
