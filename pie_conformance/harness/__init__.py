@@ -1,0 +1,1 @@
+"""The harness: run a train.py like the platform does and check the contract as it runs."""
