@@ -1,0 +1,157 @@
+"""The pytest plugin of pie-conformance (entry point ``pytest11: pie``).
+
+- ``--pie-script train.py --pie-task T`` collects one test item per rule and scenario of the script
+  (``train.py::baseline::PRG003``), all judged on a single run of the script through the harness.
+- Fixtures for a team's own tests: ``pie_s3`` (a mock S3 server for the session, emptied before each test),
+  ``pie_dataset`` (a factory of synthetic datasets in that mock), ``pie_aiutils`` (``from aiUtils import
+  aiUtils`` works in the test process) and ``pie_run`` (check a script, get the report).
+- ``@pytest.mark.pie(task=..., images=..., epochs=...)`` configures those fixtures for one test.
+
+This module is imported by every pytest run of an environment where the kit is installed, so it imports
+nothing heavy (no torch, moto, boto3, numpy, PIL, jsonschema): those are imported inside fixtures and hooks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pie_conformance._pytest_items import PieConformanceWarning, collect_scripts
+from pie_conformance._pytest_options import (
+    MARKER_LINE,
+    OptionValueError,
+    PieSettings,
+    add_options,
+    check_marker_kwargs,
+    read_settings,
+)
+
+if TYPE_CHECKING:
+    from pie_conformance._pytest_fixtures import DatasetRegistry, PieAiUtils, PieDataset
+    from pie_conformance.findings import Report
+    from pie_conformance.s3 import MockS3Server
+
+__all__ = ["PieConformanceWarning", "pie_aiutils", "pie_dataset", "pie_run", "pie_s3"]
+
+_SETTINGS = pytest.StashKey[PieSettings]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add the ``pie`` option group and the ini twins of its options."""
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``pie`` marker and check every ``pie`` option (a bad value is a usage error)."""
+    config.addinivalue_line("markers", MARKER_LINE)
+    config.stash[_SETTINGS] = read_settings(config)
+
+
+def settings_of(config: pytest.Config) -> PieSettings:
+    """The checked ``pie`` options of this pytest run."""
+    return config.stash.get(_SETTINGS, PieSettings())
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    """Say which scripts are checked, and how, at the top of the run."""
+    settings = settings_of(config)
+    if not settings.scripts:
+        return None
+    from pie_conformance import __version__
+
+    how = [f"task {settings.task}"]
+    how += [f"epochs {settings.epochs}"] if settings.epochs else []
+    how += [f"gpu_num {settings.gpu_num}"] if settings.gpu_num is not None else []
+    how += ["strict"] if settings.strict else []
+    return [f"pie-conformance {__version__}: checking {len(settings.scripts)} script(s), {', '.join(how)}"]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Add the items of every ``--pie-script`` (first, so that ``-k`` and ``--deselect`` see them)."""
+    settings = settings_of(config)
+    if settings.scripts:
+        items.extend(collect_scripts(session, settings))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Refuse a ``@pytest.mark.pie`` with an unknown argument or a bad value before any fixture runs."""
+    for mark in item.iter_markers("pie"):
+        try:
+            check_marker_kwargs(mark.args, mark.kwargs, item.nodeid)
+        except OptionValueError as exc:
+            pytest.fail(str(exc), pytrace=False)
+
+
+def _config_of(request: pytest.FixtureRequest) -> dict[str, Any]:
+    from pie_conformance._pytest_fixtures import merged_config
+
+    try:
+        return merged_config(request.node, settings_of(request.config))
+    except OptionValueError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def _pie_s3_session() -> Iterator[MockS3Server]:
+    """One mock S3 server per test session (per xdist worker), on 127.0.0.1 and a free port."""
+    from pie_conformance.s3 import MockS3Server
+
+    with MockS3Server() as server:
+        yield server
+
+
+@pytest.fixture
+def pie_s3(_pie_s3_session: MockS3Server) -> MockS3Server:
+    """The session's mock S3 server, emptied (buckets and request log) before this test."""
+    _pie_s3_session.reset()
+    return _pie_s3_session
+
+
+@pytest.fixture
+def _pie_registry() -> DatasetRegistry:
+    """The datasets made by ``pie_dataset`` in this test, in order (shared with ``pie_aiutils``)."""
+    from pie_conformance._pytest_fixtures import DatasetRegistry
+
+    return DatasetRegistry()
+
+
+@pytest.fixture
+def pie_dataset(
+    request: pytest.FixtureRequest, pie_s3: MockS3Server, _pie_registry: DatasetRegistry
+) -> Callable[..., PieDataset]:
+    """A factory: ``pie_dataset(task=, images=, size=, classes=, format=)`` -> a dataset in ``pie_s3``."""
+    from pie_conformance._pytest_fixtures import DatasetFactory
+
+    return DatasetFactory(pie_s3, _config_of(request), _pie_registry)
+
+
+@pytest.fixture
+def pie_aiutils(
+    request: pytest.FixtureRequest,
+    pie_s3: MockS3Server,
+    _pie_registry: DatasetRegistry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[PieAiUtils]:
+    """Make ``from aiUtils import aiUtils`` work in this process, reading the datasets of ``pie_dataset``."""
+    from pie_conformance._pytest_fixtures import PieAiUtils
+
+    shim = PieAiUtils(pie_s3, _pie_registry, monkeypatch)
+    shim.install()
+    try:
+        yield shim
+    finally:
+        shim.uninstall()
+
+
+@pytest.fixture
+def pie_run(request: pytest.FixtureRequest) -> Callable[..., Report]:
+    """``pie_run(path, **options)``: check a train.py through the harness and return the report."""
+    from pie_conformance._pytest_fixtures import ScriptRunner
+
+    return ScriptRunner(_config_of(request))
