@@ -482,6 +482,8 @@ def pictures_refreshed(ctx: ProgressContext) -> Iterator[Problem]:
 @rule("OUT009")
 def pictures_unexpected(ctx: ProgressContext) -> Iterator[Problem]:
     """Unexpected files in ``output/picture/`` (each reported when it first appears)."""
+    if ctx.task not in REQUIRED_PICTURES:
+        return  # without a known task nothing is expected or unexpected
     required = set(_required(ctx))
     before = set(ctx.previous.files) if ctx.previous is not None else set()
     extra = [
