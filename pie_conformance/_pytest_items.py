@@ -297,8 +297,8 @@ def collect_scripts(session: pytest.Session, settings: PieSettings) -> Iterator[
         node = PieScript.from_parent(session, path=path, nodeid=_node_id(session.config, path))
         node.settings = settings
         node.scenarios = tuple(scenarios)
-        for scenario in node.collect():
-            yield from scenario.collect()
+        # genitems reports the collection like pytest's own (counts, --collect-only, collection errors).
+        yield from session.genitems(node)
 
 
 def default_scenarios() -> tuple[str, ...]:
