@@ -52,8 +52,8 @@ class WeightsResult:
     """The verdict on one weights file.
 
     ``status`` is "ok" (a non-empty mapping of names to tensors), "invalid" (the file is not that;
-    ``error`` says what it is) or "unavailable" (the loader could not judge: it hung, crashed or torch
-    is missing; ``error`` says which).
+    ``error`` says what it is), "unavailable" (the loader could not judge: it hung, crashed or torch
+    is missing; ``error`` says which) or "unchecked" (the caller chose not to load it, e.g. too large).
     """
 
     status: str

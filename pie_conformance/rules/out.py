@@ -164,10 +164,8 @@ def _weights_result(ctx: ProgressContext, info: FileInfo, snapshot: Snapshot | N
         snap = snapshot if snapshot is not None else ctx.snapshot
         path = snap.path(info.relpath)
         if info.digest is None and not path.is_file():
-            return WeightsResult(
-                "unavailable",
-                f"it could not be read ({info.size:,} bytes; over the snapshot limit or not a regular file)",
-            )
+            # Larger than the snapshot copies: the kit cannot judge it, and a big model is no fault.
+            return WeightsResult("unchecked", f"{info.size:,} bytes, over the snapshot's copy limit")
         result = inspector_for(ctx.cache).inspect(path)
     if info.digest is not None and result.status != "unavailable":
         memo[info.digest] = result
@@ -191,7 +189,7 @@ def weights_load(ctx: ProgressContext) -> Iterator[Problem]:
         )
         return
     result = _weights_result(ctx, info)
-    if result.ok:
+    if result.ok or result.status == "unchecked":
         return
     if result.status == "unavailable":
         yield Problem(

@@ -256,6 +256,16 @@ def test_out002_symlinked_weights(b: Builder, check: Any, tmp_path: Path) -> Non
     assert "symbolic link" in found[0].message
 
 
+def test_out002_weights_too_large_to_copy_are_not_judged(b: Builder, check: Any) -> None:
+    snap = b.snapshot(conformant("detection"))
+    rel = f"output/files/{MODEL}.th"
+    snap.path(rel).unlink()  # what the harness does with a file over its copy limit: recorded, not copied
+    files = dict(snap.files)
+    files[rel] = FileInfo(rel, 900 * 1024 * 1024, 5, None)
+    big = Snapshot(index=1, k=1, n=3, line=1, elapsed=1.0, root=snap.root, files=files)
+    assert check("detection", big) == []
+
+
 def test_out002_judged_once_per_content(b: Builder, check: Any, shared_cache: dict[str, Any]) -> None:
     files = conformant("detection")
     files[f"output/files/{MODEL}.th"] = b"garbage that is memoised"
