@@ -1,0 +1,543 @@
+"""LOG rules: ``output/trainlog.json``, judged one piece at a time so a growing log is checked incrementally.
+
+The checker (:mod:`pie_conformance.trainlog`) cuts a trainlog into pieces and hands each to every LOG rule:
+
+- :class:`LogFile`: whether the file exists and parses (LOG001, LOG002);
+- :class:`EpochEntry`: one element of ``epochs`` (LOG003 shape, LOG007 classes, LOG008 keys, LOG009 values),
+  judged once and cached while its bytes stay the same;
+- :class:`LogDocument`: everything else, judged at every snapshot (LOG003-LOG006, LOG008-LOG010 on ``best``).
+
+A rule ignores pieces it has nothing to say about, so every rule lives in one function under its ID.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pie_conformance.findings import Problem
+from pie_conformance.rules import rule
+from pie_conformance.traincfg import TrainCfg
+
+__all__ = [
+    "LOG_RULE_IDS",
+    "TIME_FORMAT",
+    "TRAINLOG_PATH",
+    "EpochEntry",
+    "LogDocument",
+    "LogFile",
+    "epoch_number",
+    "metric_kind",
+    "parse_time",
+]
+
+#: Where the platform reads the log, relative to the working directory.
+TRAINLOG_PATH = "output/trainlog.json"
+#: The LOG rules, in catalogue order.
+LOG_RULE_IDS: tuple[str, ...] = tuple(f"LOG{i:03d}" for i in range(1, 11))
+#: The time format of create_time and end_time (guide 1.4.2: time.strftime with this format).
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+_TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
+_DIGITS_RE = re.compile(r"[0-9]+")
+#: The script stamps whole seconds; its clock and the kit's may straddle a second boundary.
+_CLOCK_SLACK = timedelta(seconds=2)
+_SHOWN = 3  # examples quoted in one message before "and N more"
+
+_REQUIRED_TOP = ("training_id", "create_time", "description", "epochs", "best", "end_time")
+_SPLITS = ("train", "valid")
+
+# Metric names that are ratios, as whole names or as one "_"-separated part of a name
+# (train_precision, mean_iou, F1_score, mAP@0.5). Single letters only count as whole names.
+_RATIO_PARTS = frozenset(
+    {"precision", "recall", "score", "f1", "f1score", "iou", "miou", "fwiou", "map", "map50", "map75",
+     "ap", "ap50", "ap75", "acc", "accuracy", "macc", "oa", "dice", "mdice", "sensitivity", "specificity"}
+)
+_RATIO_WHOLE = frozenset({"p", "r", "f", "f1_score", "f1-score", "mean_iou", "pixel_acc", "pa", "mpa"})
+
+
+def metric_kind(key: str) -> str | None:
+    """``"ratio"`` (in [0,1]), ``"loss"`` (>= 0), ``"kappa"`` (in [-1,1]) or None (any finite number)."""
+    low = key.strip().lower()
+    if "loss" in low:
+        return "loss"
+    if low in _RATIO_WHOLE:
+        return "ratio"
+    parts = [p for p in re.split(r"[^0-9a-z]+", low) if p]
+    if "kappa" in parts:
+        return "kappa"
+    # "mAP@0.5" splits into map, 0, 5: the name part decides.
+    if any(p in _RATIO_PARTS for p in parts):
+        return "ratio"
+    return None
+
+
+def parse_time(value: object) -> datetime | None:
+    """A ``%Y-%m-%d %H:%M:%S`` string as a naive datetime, or None when it is not exactly that."""
+    if not isinstance(value, str) or not _TIME_RE.fullmatch(value):
+        return None
+    try:
+        return datetime.strptime(value, TIME_FORMAT)
+    except ValueError:
+        return None
+
+
+def epoch_number(entry: object) -> int | None:
+    """The entry's epoch number: an integer or a string of digits ("1" and 1 both allowed)."""
+    if not isinstance(entry, dict):
+        return None
+    value = entry.get("epoch")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and _DIGITS_RE.fullmatch(value) and len(value) < 20:
+        return int(value)
+    return None
+
+
+def _type(value: object) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {dict: "object", list: "array", str: "string", type(None): "null"}.get(type(value), "value")
+
+
+def _short(value: object, limit: int = 50) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _some(items: Sequence[str]) -> str:
+    shown = ", ".join(items[:_SHOWN])
+    return shown + (f" and {len(items) - _SHOWN} more" if len(items) > _SHOWN else "")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# -- the pieces -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogFile:
+    """The file itself at one snapshot: missing, unreadable as strict JSON, or fine."""
+
+    missing: bool = False
+    syntax_error: str | None = None  # why it is not strict UTF-8 JSON
+    path: str = TRAINLOG_PATH
+
+
+@dataclass(frozen=True)
+class EpochEntry:
+    """One element of ``epochs`` with what judging it needs; its problems do not depend on its position."""
+
+    entry: Any
+    description_keys: frozenset[str] | None  # None when description is not an object (LOG003's finding)
+    class_names: tuple[str, ...] | None  # the traincfg's class_name; None: unknown, any name allowed
+    path: str = TRAINLOG_PATH
+
+
+@dataclass(frozen=True)
+class LogDocument:
+    """The whole document but the epoch entries' insides, with the facts about the run the checker keeps."""
+
+    top: Any  # the parsed document; its "epochs" is the list of entries when it is an array
+    epoch_numbers: tuple[int | None, ...]  # epoch_number() of each entry, in order
+    traincfg: TrainCfg | None = None
+    progress_k: int | None = None  # the highest k the progress lines announced so far
+    final: bool = False  # the run has ended: end_time must be set
+    run_window: tuple[datetime, datetime] | None = None  # the run's start and end, script local time
+    first_create_time: str | None = None  # create_time as first seen in this run
+    path: str = TRAINLOG_PATH
+
+    @property
+    def members(self) -> Mapping[str, Any]:
+        """The top-level object's members ({} when the document is not an object)."""
+        return self.top if isinstance(self.top, dict) else {}
+
+    @property
+    def description_keys(self) -> frozenset[str] | None:
+        """The keys of description, or None when it is not an object."""
+        desc = self.members.get("description")
+        return frozenset(desc) if isinstance(desc, dict) else None
+
+
+# -- LOG001, LOG002: the file -----------------------------------------------------------------------------
+
+
+@rule("LOG001")
+def trainlog_exists(piece: object) -> Iterator[Problem]:
+    """``output/trainlog.json`` exists when each progress line is read."""
+    if isinstance(piece, LogFile) and piece.missing:
+        yield Problem(
+            f"expected {piece.path} when the progress line was read, got no such file",
+            hint="write output/trainlog.json (next to train.py, not /output) before printing [Process: k/N]",
+            path=piece.path,
+        )
+
+
+@rule("LOG002")
+def trainlog_is_strict_json(piece: object) -> Iterator[Problem]:
+    """It is strict UTF-8 JSON (no NaN, Infinity, trailing garbage)."""
+    if isinstance(piece, LogFile) and piece.syntax_error:
+        hint = "write the whole log in one go with json.dumps(log, allow_nan=False) to a file opened with 'w'"
+        if "NaN" in piece.syntax_error or "Infinity" in piece.syntax_error:
+            hint = (
+                "a metric was NaN or infinite: write a finite number (or leave the key out); "
+                "json.dumps(..., allow_nan=False) catches it"
+            )
+        elif "UTF-8" in piece.syntax_error:
+            hint = "open the file with encoding='utf-8'"
+        yield Problem(f"expected strict UTF-8 JSON, got: {piece.syntax_error}", hint=hint, path=piece.path)
+
+
+# -- LOG003: the shape ------------------------------------------------------------------------------------
+
+
+def _entry_shape(entry: Any) -> Iterator[str]:
+    if not isinstance(entry, dict):
+        yield f"expected an epoch entry to be an object, got {_type(entry)}"
+        return
+    missing = [k for k in ("epoch", *_SPLITS) if k not in entry]
+    if missing:
+        yield f"expected an epoch entry with epoch, train and valid, got none for {', '.join(missing)}"
+    if "epoch" in entry and epoch_number(entry) is None:
+        yield f"expected epoch to be an integer or a string of digits, got {_short(entry['epoch'])}"
+    for split in _SPLITS:
+        items = entry.get(split)
+        if split in entry and not isinstance(items, list):
+            yield f"expected {split} to be an array of class entries, got {_type(items)}"
+            continue
+        for i, item in enumerate(items or ()):
+            if not isinstance(item, dict):
+                yield f"expected {split}[{i}] to be an object with class and values, got {_type(item)}"
+                continue
+            if not isinstance(item.get("class"), str):
+                got = "none" if "class" not in item else _type(item["class"])
+                yield f"expected {split}[{i}].class to be a string, got {got}"
+            if not isinstance(item.get("values"), dict):
+                got = "none" if "values" not in item else _type(item["values"])
+                yield f"expected {split}[{i}].values to be an object of metric numbers, got {got}"
+
+
+def _document_shape(doc: LogDocument) -> Iterator[str]:
+    top = doc.top
+    if not isinstance(top, dict):
+        yield f"expected the trainlog to be a JSON object, got {_type(top)}"
+        return
+    missing = [k for k in _REQUIRED_TOP if k not in top]
+    if missing:
+        yield f"expected the keys {', '.join(_REQUIRED_TOP)}, got none for {', '.join(missing)}"
+    for key in ("training_id", "create_time", "end_time"):
+        if key in top and not isinstance(top[key], str):
+            yield f"expected {key} to be a string, got {_type(top[key])} {_short(top[key])}"
+    desc = top.get("description")
+    if "description" in top:
+        if not isinstance(desc, dict):
+            yield f"expected description to be an object (metric key -> display name), got {_type(desc)}"
+        else:
+            bad = [k for k, v in desc.items() if not isinstance(v, str)]
+            if bad:
+                yield f"expected description's display names to be strings, got other values for {_some(bad)}"
+    if "epochs" in top and not isinstance(top["epochs"], list):
+        yield f"expected epochs to be an array of epoch entries, got {_type(top['epochs'])}"
+    best = top.get("best")
+    if "best" in top and best != "" and not isinstance(best, dict):
+        yield f"expected best to be \"\" or an object of metric numbers, got {_type(best)} {_short(best)}"
+
+
+_SHAPE_HINT = "follow the trainlog layout of the guide (section 3.5); see `pie-check schema trainlog`"
+
+
+@rule("LOG003")
+def trainlog_matches_schema(piece: object) -> Iterator[Problem]:
+    """It matches schema ``trainlog``."""
+    if isinstance(piece, EpochEntry):
+        messages = list(_entry_shape(piece.entry))
+    elif isinstance(piece, LogDocument):
+        messages = list(_document_shape(piece))
+    else:
+        return
+    for message in messages:
+        yield Problem(message, hint=_SHAPE_HINT, path=piece.path)
+
+
+# -- LOG004, LOG005, LOG006: identity, times, numbering ---------------------------------------------------
+
+
+@rule("LOG004")
+def training_id_matches(piece: object) -> Iterator[Problem]:
+    """``training_id`` equals the traincfg's."""
+    if not isinstance(piece, LogDocument) or piece.traincfg is None or piece.traincfg.training_id is None:
+        return
+    got = piece.members.get("training_id")
+    if isinstance(got, str) and got != piece.traincfg.training_id:
+        yield Problem(
+            f"expected training_id {piece.traincfg.training_id!r} (the traincfg's), got {_short(got)}",
+            hint="copy params['training_id'] into the log; do not make one up",
+            path=piece.path,
+        )
+
+
+@rule("LOG005")
+def times_are_right(piece: object) -> Iterator[Problem]:
+    """Times have the format; create_time lies within the run and never changes; end_time set last."""
+    if not isinstance(piece, LogDocument):
+        return
+    m = piece.members
+    fmt_hint = 'stamp times with time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())'
+    created = parse_time(m.get("create_time"))
+    if isinstance(m.get("create_time"), str) and created is None:
+        yield Problem(f"expected create_time as {TIME_FORMAT}, got {_short(m['create_time'])}",
+                      hint=fmt_hint, path=piece.path)
+    end = m.get("end_time")
+    ended = parse_time(end)
+    if isinstance(end, str) and end != "" and ended is None:
+        yield Problem(f"expected end_time \"\" or {TIME_FORMAT}, got {_short(end)}",
+                      hint=fmt_hint, path=piece.path)
+    if (
+        piece.first_create_time is not None
+        and isinstance(m.get("create_time"), str)
+        and m["create_time"] != piece.first_create_time
+    ):
+        yield Problem(
+            f"expected create_time to stay {piece.first_create_time!r} for the whole run, "
+            f"got {m['create_time']!r}",
+            hint="stamp create_time once, before the first epoch, and keep it in every rewrite of the log",
+            path=piece.path,
+        )
+    if created is not None and piece.run_window is not None:
+        start, stop = piece.run_window
+        if not start.replace(microsecond=0) - _CLOCK_SLACK <= created <= stop + _CLOCK_SLACK:
+            yield Problem(
+                f"expected create_time within the run ({start:{TIME_FORMAT}} .. {stop:{TIME_FORMAT}}, "
+                f"the script's local time), got {m['create_time']!r}",
+                hint="stamp the local time when training starts (time.localtime()), not a constant or UTC",
+                path=piece.path,
+            )
+    if created is not None and ended is not None and ended < created:
+        yield Problem(f"expected end_time >= create_time ({m['create_time']}), got {end}",
+                      hint="stamp end_time when training ends, with the same clock", path=piece.path)
+    if piece.final and end == "":
+        yield Problem(
+            "expected end_time to be set after the last epoch, got \"\"",
+            hint='set log["end_time"] = time.strftime("%Y-%m-%d %H:%M:%S") before the last write',
+            path=piece.path,
+        )
+
+
+@rule("LOG006")
+def epochs_numbered(piece: object) -> Iterator[Problem]:
+    """Epochs are numbered 1..k with no gap, and k equals the highest k announced so far."""
+    if not isinstance(piece, LogDocument):
+        return
+    numbers = piece.epoch_numbers
+    for i, n in enumerate(numbers):
+        if n is not None and n != i + 1:
+            yield Problem(
+                f"expected epoch entry {i + 1} to be numbered {i + 1}, got {n}"
+                + (" (numbering starts at 0)" if i == 0 and n == 0 else ""),
+                hint='append {"epoch": epoch + 1, ...} once per finished epoch (epoch counting from 0)',
+                path=piece.path,
+                epoch=i + 1,
+            )
+            break  # one gap shifts every later number; the first says it all
+    counted = piece.progress_k is not None and isinstance(piece.members.get("epochs"), list)
+    if counted and len(numbers) != piece.progress_k:
+            yield Problem(
+                f"expected {piece.progress_k} epoch entries when [Process: {piece.progress_k}/N] was read, "
+                f"got {len(numbers)}",
+                hint="write the log with this epoch's entry before printing its progress line",
+                path=piece.path,
+                epoch=piece.progress_k,
+            )
+
+
+# -- LOG007, LOG008, LOG009: inside epoch entries (and best) ----------------------------------------------
+
+
+def _class_items(entry: Any) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    if not isinstance(entry, dict):
+        return
+    for split in _SPLITS:
+        items = entry.get(split)
+        if isinstance(items, list):
+            for i, item in enumerate(items):
+                if isinstance(item, dict):
+                    yield split, i, item
+
+
+@rule("LOG007")
+def classes_are_known(piece: object) -> Iterator[Problem]:
+    """``train`` and ``valid`` start with class ``all``; other classes come from ``class_name``, each once."""
+    if not isinstance(piece, EpochEntry) or not isinstance(piece.entry, dict):
+        return
+    for split in _SPLITS:
+        items = piece.entry.get(split)
+        if not isinstance(items, list):
+            continue
+        names = [item.get("class") if isinstance(item, dict) else None for item in items]
+        if not names or names[0] != "all":
+            got = "an empty list" if not names else f"{_short(names[0])} first"
+            yield Problem(f"expected {split} to start with class 'all', got {got}",
+                          hint=f'append {{"class": "all", "values": {{...}}}} to {split} first',
+                          path=piece.path)
+        seen: set[str] = set()
+        twice: list[str] = []
+        unknown: list[str] = []
+        allowed = set(piece.class_names) if piece.class_names is not None else None
+        for j, name in enumerate(names):
+            if not isinstance(name, str):
+                continue  # LOG003
+            if name in seen:
+                twice.append(name)
+            seen.add(name)
+            if j > 0 and allowed is not None and name not in allowed:
+                unknown.append(name)
+        if twice:
+            yield Problem(f"expected each class once in {split}, got {_some(sorted(set(twice)))} repeated",
+                          hint="one entry per class per epoch", path=piece.path)
+        if unknown:
+            known = ",".join(piece.class_names or ())
+            yield Problem(
+                f"expected {split} classes from class_name ({known}), got {_some(unknown)}",
+                hint="name per-class entries with the traincfg's class_name.split(','), spelled the same",
+                path=piece.path,
+            )
+
+
+@rule("LOG008")
+def metric_keys_described(piece: object) -> Iterator[Problem]:
+    """Every metric key used in ``values`` or ``best`` is a key of ``description``."""
+    if isinstance(piece, EpochEntry):
+        keys_allowed = piece.description_keys
+        used: dict[str, None] = {}
+        for _, _, item in _class_items(piece.entry):
+            values = item.get("values")
+            if isinstance(values, dict):
+                used.update(dict.fromkeys(values))
+        where = "values"
+    elif isinstance(piece, LogDocument):
+        keys_allowed = piece.description_keys
+        best = piece.members.get("best")
+        used = dict.fromkeys(best) if isinstance(best, dict) else {}
+        where = "best"
+    else:
+        return
+    if keys_allowed is None:
+        return
+    unknown = [k for k in used if k not in keys_allowed]
+    if unknown:
+        yield Problem(
+            f"expected every metric key in {where} to be a key of description, got {_some(unknown)}",
+            hint="add each metric to description (key -> display name), e.g. "
+            + ", ".join(f'"{k}": "{k}"' for k in unknown[:_SHOWN]),
+            path=piece.path,
+        )
+
+
+_BOUNDS_BY_KIND: dict[str | None, tuple[float, float]] = {
+    "ratio": (0.0, 1.0),
+    "loss": (0.0, math.inf),
+    "kappa": (-1.0, 1.0),
+    None: (-math.inf, math.inf),
+}
+_KIND_WORDS = {"ratio": "a ratio, expected in [0,1]", "loss": "a loss, expected >= 0",
+               "kappa": "kappa, expected in [-1,1]"}
+_bounds_memo: dict[str, tuple[float, float]] = {}
+
+
+def _bounds(key: str) -> tuple[float, float]:
+    # Memoised: a log repeats the same few keys in every class of every epoch.
+    found = _bounds_memo.get(key)
+    if found is None:
+        found = _BOUNDS_BY_KIND[metric_kind(key)]
+        if len(_bounds_memo) < 10_000:
+            _bounds_memo[key] = found
+    return found
+
+
+def _range_problem(key: str, value: float) -> str | None:
+    """Why one numeric metric value is wrong, or None."""
+    lo, hi = _bounds(key)
+    if lo <= value <= hi and value - value == 0:  # the last test is False for inf and nan
+        return None
+    if not math.isfinite(value):
+        return f"{key}={value} (not finite)"
+    return f"{key}={value} ({_KIND_WORDS[metric_kind(key) or '']})"
+
+
+def _values_hint(bad: list[str]) -> str:
+    if any("ratio" in b for b in bad):
+        return "write ratios as fractions in [0,1] (divide percentages by 100); losses are >= 0"
+    if any("not a number" in b for b in bad):
+        return "write each metric as a JSON number (float(value)), not a string, null or a tensor's repr"
+    return "write finite numbers: skip a metric that is undefined rather than writing inf"
+
+
+@rule("LOG009")
+def metric_values_in_range(piece: object) -> Iterator[Problem]:
+    """Metric values are finite numbers; ratios lie in [0,1]; losses >= 0."""
+    bad: list[str] = []
+    if isinstance(piece, EpochEntry):
+        for split, _, item in _class_items(piece.entry):
+            values = item.get("values")
+            if not isinstance(values, dict):
+                continue
+            for key, value in values.items():
+                kind = type(value)
+                if kind is float or kind is int:  # exact types: bool is not a metric number
+                    lo, hi = _bounds(key)
+                    if lo <= value <= hi and value - value == 0:
+                        continue
+                    bad.append(f"{split} {item.get('class')} {_range_problem(key, value)}")
+                elif not _is_number(value):
+                    bad.append(f"{split} {item.get('class')} {key}={_short(value, 30)} (not a number)")
+                elif why := _range_problem(key, float(value)):  # a subclass of int or float
+                    bad.append(f"{split} {item.get('class')} {why}")
+        where = "values"
+    elif isinstance(piece, LogDocument):
+        best = piece.members.get("best")
+        if isinstance(best, dict):
+            # Non-numbers in best are LOG010's; only the ranges are judged here.
+            numbers = [(k, float(v)) for k, v in best.items() if _is_number(v)]
+            bad = [f"best {why}" for k, v in numbers if (why := _range_problem(k, v))]
+        where = "best"
+    else:
+        return
+    if bad:
+        yield Problem(f"expected finite metric numbers in range in {where}, got {_some(bad)}",
+                      hint=_values_hint(bad), path=piece.path)
+
+
+@rule("LOG010")
+def best_after_first_epoch(piece: object) -> Iterator[Problem]:
+    """After the first epoch ``best`` is an object of metric numbers."""
+    if not isinstance(piece, LogDocument) or not isinstance(piece.members.get("epochs"), list):
+        return
+    if not piece.epoch_numbers or "best" not in piece.members:
+        return
+    best = piece.members["best"]
+    hint = 'after each epoch set log["best"] = {"<metric>": best_value, ...} with numbers'
+    if best == "":
+        yield Problem(
+            f"expected best to be an object of metric numbers after epoch {len(piece.epoch_numbers)}, "
+            'got ""',
+            hint=hint, path=piece.path,
+        )
+    elif isinstance(best, dict):
+        if not best:
+            yield Problem("expected best to hold at least one metric after the first epoch, got {}",
+                          hint=hint, path=piece.path)
+        bad = [f"{k}={_short(v, 30)}" for k, v in best.items() if not _is_number(v)]
+        if bad:
+            yield Problem(f"expected best's values to be numbers, got {_some(bad)}", hint=hint,
+                          path=piece.path)

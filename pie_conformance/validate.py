@@ -1,0 +1,99 @@
+"""Offline validation of a traincfg or a trainlog: the API behind ``pie-check validate-cfg|validate-log``.
+
+Both functions take a path (``str`` or ``os.PathLike``), the file's bytes, its text (a ``str`` whose first
+non-blank character is ``{`` or ``[``; any other ``str`` is a path) or an already-parsed object, and return a
+:class:`~pie_conformance.findings.Report`. Input that cannot be validated at all (a missing file, a file over
+the size limit, a traincfg that is not JSON) raises :class:`~pie_conformance.errors.UsageError`; everything
+else becomes findings.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from pie_conformance._jsonio import StrictJSONError, read_file, strict_loads
+from pie_conformance.errors import UsageError
+from pie_conformance.findings import Report
+
+__all__ = ["CFG_RULE_IDS", "TRAINLOG_FILE_RULE_IDS", "validate_traincfg", "validate_trainlog"]
+
+#: The rules a traincfg is checked against.
+CFG_RULE_IDS: tuple[str, ...] = ("CFG001", "CFG002", "CFG003", "CFG004", "CFG005", "CFG006")
+#: The LOG rules a trainlog file is checked against offline (LOG001, "the file exists", needs a run).
+TRAINLOG_FILE_RULE_IDS: tuple[str, ...] = tuple(f"LOG{i:03d}" for i in range(2, 11))
+
+_Input = Any  # a path, bytes, JSON text or a parsed object
+
+
+def _resolve(source: _Input, what: str) -> tuple[bytes | None, Any, str]:
+    """(bytes or None, parsed object when no bytes, subject) for any accepted input."""
+    if isinstance(source, os.PathLike):
+        path = os.fspath(source)
+        return read_file(path, what), None, str(path)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source), None, f"<{what} bytes>"
+    if isinstance(source, str):
+        if source.lstrip()[:1] in ("{", "["):
+            return source.encode("utf-8", "surrogatepass"), None, f"<{what} text>"
+        if not source:
+            raise UsageError(f"no {what} given (an empty path)")
+        return read_file(source, what), None, source
+    return None, source, f"<{what} object>"
+
+
+def _load_object(source: _Input, what: str) -> tuple[Any, str]:
+    raw, obj, subject = _resolve(source, what)
+    if raw is None:
+        return obj, subject
+    try:
+        return strict_loads(raw), subject
+    except StrictJSONError as exc:
+        raise UsageError(f"{what} {subject} is not JSON: {exc}") from None
+
+
+def validate_traincfg(source: _Input) -> Report:
+    """Check a traincfg against CFG001-CFG006; a file that is not JSON at all is a UsageError."""
+    from pie_conformance.rules import evaluate
+
+    started = time.perf_counter()
+    cfg, subject = _load_object(source, "traincfg")
+    findings = tuple(evaluate(CFG_RULE_IDS, cfg))
+    if not subject.startswith("<"):
+        findings = tuple(replace(f, path=subject) for f in findings)
+    return Report(
+        kind="traincfg",
+        subject=subject,
+        findings=findings,
+        timings={"total": time.perf_counter() - started},
+        extra={"rules_checked": CFG_RULE_IDS},
+    )
+
+
+def validate_trainlog(source: _Input, traincfg: _Input | None = None, *, final: bool = False) -> Report:
+    """Check a trainlog against LOG002-LOG010, with the traincfg's training_id and class_name when given.
+
+    ``final=True`` says the run has ended, so ``end_time`` must be set (LOG005). A trainlog that is not
+    strict JSON is a LOG002 finding; a traincfg that cannot be read or is not an object is a UsageError.
+    """
+    from pie_conformance.trainlog import TrainlogChecker
+
+    started = time.perf_counter()
+    cfg: Mapping[str, Any] | None = None
+    if traincfg is not None:
+        cfg, cfg_subject = _load_object(traincfg, "traincfg")
+        if not isinstance(cfg, dict):
+            raise UsageError(f"traincfg {cfg_subject} is not a JSON object; see `pie-check validate-cfg`")
+    raw, obj, subject = _resolve(source, "trainlog")
+    checker = TrainlogChecker(cfg, path=subject if not subject.startswith("<") else "trainlog.json")
+    findings = checker.check(raw, final=final) if raw is not None else checker.check_object(obj, final=final)
+    return Report(
+        kind="trainlog",
+        subject=subject,
+        findings=tuple(findings),
+        timings={"total": time.perf_counter() - started},
+        extra={"rules_checked": TRAINLOG_FILE_RULE_IDS},
+    )
