@@ -1,0 +1,105 @@
+"""``pie-check run``: run a train.py as the platform does and check the contract as it runs."""
+
+from __future__ import annotations
+
+import argparse
+
+from pie_conformance.commands import add_report_options, emit_report
+from pie_conformance.errors import UsageError
+
+HELP = "run a train.py (or its folder) as the platform does and check every PRG, OUT, LOG, RUN and RES rule"
+
+_TASKS = ("segmentation", "detection", "change_detection")
+_SCENARIOS = ("baseline", "resume", "resume-partial")
+
+
+def _size(text: str) -> tuple[int, int]:
+    parts = text.lower().replace(",", "x").split("x")
+    try:
+        w, h = (int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WxH, e.g. 64x64, got {text!r}") from None
+    if not (16 <= w <= 8192 and 16 <= h <= 8192):
+        raise argparse.ArgumentTypeError(f"expected 16 to 8192 pixels a side, got {text!r}")
+    return w, h
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {v}")
+    return v
+
+
+def _natural(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {v}")
+    return v
+
+
+def _seconds(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return v
+
+
+def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    """Options of ``pie-check run``."""
+    parser.add_argument("path", metavar="PATH", help="the train.py to check, or the folder that holds it")
+    parser.add_argument("--task", required=True, choices=_TASKS, help="the kind of training the script does")
+    parser.add_argument("--epochs", type=_positive_int, default=2, help="traincfg epochs (default: 2)")
+    parser.add_argument("--images", type=_positive_int, default=None,
+                        help="training images in the synthetic dataset (default: 4; validation gets half)")
+    parser.add_argument("--size", type=_size, default=None, metavar="WxH",
+                        help="image size of the dataset and load_size (default: 64x64)")
+    parser.add_argument("--gpu-num", type=_natural, default=0,
+                        help="traincfg gpu_num (default: 0, no GPU visible)")
+    parser.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+                        help="time limit of each script run (default: 600)")
+    parser.add_argument("--scenario", action="append", choices=_SCENARIOS, dest="scenarios", metavar="NAME",
+                        help="run only this scenario (repeatable): baseline, resume, resume-partial "
+                        "(default: all)")
+    parser.add_argument("--check-buffering", action="store_true",
+                        help="one more run without PYTHONUNBUFFERED, to tell whether progress lines "
+                        "are flushed (PRG006)")
+    parser.add_argument("--python", metavar="EXE", default=None,
+                        help="interpreter to run the script with (default: the one running pie-check)")
+    parser.add_argument("--keep", metavar="DIR", default=None,
+                        help="keep the run folders and per-epoch snapshots in DIR (new or empty)")
+    add_report_options(parser)
+
+
+def execute(args: argparse.Namespace) -> int:
+    """Run the check and write the report; the exit status says whether the script is conformant."""
+    import sys
+
+    from pie_conformance.harness.check import check_script
+
+    bar = None
+    if args.format == "text" and sys.stderr.isatty():
+        from pie_conformance.harness._progressbar import ProgressBar
+
+        bar = ProgressBar(sys.stderr)
+    try:
+        report = check_script(
+            args.path, task=args.task, epochs=args.epochs, images=args.images, size=args.size,
+            gpu_num=args.gpu_num, timeout=args.timeout, scenarios=args.scenarios, python=args.python,
+            keep=args.keep, check_buffering=args.check_buffering, on_progress=bar,
+        )
+    except ValueError as exc:  # a dataset the options cannot make
+        raise UsageError(str(exc)) from None
+    finally:
+        if bar is not None:
+            bar.close()
+    return emit_report(report, args)

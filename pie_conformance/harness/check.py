@@ -1,0 +1,542 @@
+"""``check_script``: run a train.py as the platform does, under each scenario, and check the contract.
+
+One way through: scenario -> dataset -> mock S3 -> sandboxed process -> progress events -> snapshot -> rules
+-> report. The progress-time rules (OUT, LOG) run in a background thread on frozen snapshots while the
+script goes on, so checking epoch 200 costs the script what checking epoch 2 does; the end-of-run rules
+(PRG, RUN, RES) run on the run's record once the process has ended.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import queue
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from pie_conformance.errors import UsageError
+from pie_conformance.findings import Finding, Report, ScenarioResult, Severity
+from pie_conformance.harness import scenarios as sc
+from pie_conformance.harness._dedup import merge_repeats
+from pie_conformance.harness.context import BufferingProbe, ProgressContext, RunRecord, S3Call, Snapshot
+from pie_conformance.harness.progress import ProgressLine
+from pie_conformance.harness.runner import ProcessResult, ProcessSpec, run_process
+from pie_conformance.harness.snapshot import OUTPUT_DIR, scan_tree, take_snapshot
+
+#: The script's time zone: the platform's (China Standard Time) as a POSIX rule, which needs no tz database.
+SCRIPT_TZ = "CST-8"
+SCRIPT_UTC_OFFSET = timedelta(hours=8)
+DEFAULT_TIMEOUT = 600.0
+DEFAULT_IMAGES = 4
+DEFAULT_SIZE = (64, 64)
+_PROBE_DIR = Path(__file__).resolve().parent / "_probe"
+#: Folders of the script's folder that are not copied into the run folder: outputs of an earlier local run
+#: would otherwise stand in for the ones the script has to write.
+_NOT_COPIED = ("output", "__pycache__", ".ipynb_checkpoints", ".git")
+
+#: Called at each progress line of a run: (scenario, k, N).
+ProgressHook = Callable[[str, int, int], None]
+
+
+def script_now() -> datetime:
+    """The current time as the script sees it under ``SCRIPT_TZ`` (naive, like time.localtime())."""
+    return datetime.now(timezone(SCRIPT_UTC_OFFSET)).replace(tzinfo=None)
+
+
+def resolve_script(path: str | os.PathLike[str]) -> Path:
+    """The train.py that ``path`` names (the file or its folder); UsageError otherwise."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "train.py"
+    if not p.exists():
+        raise UsageError(f"no train.py at {path}: give the script or the folder that holds it")
+    if not p.is_file():
+        raise UsageError(f"{p} is not a file")
+    if p.name != "train.py":
+        raise UsageError(f"expected the platform's entry script named train.py, got {p.name}")
+    return p.resolve()
+
+
+def _out_rule_ids() -> list[str]:
+    from pie_conformance.rules import all_rules
+
+    return [r.id for r in all_rules() if r.family == "OUT"]
+
+
+def _ids(family: str) -> list[str]:
+    from pie_conformance.rules import all_rules
+
+    return [r.id for r in all_rules() if r.family == family]
+
+
+def _trainlog_checker(traincfg: Mapping[str, Any], window: tuple[datetime, datetime]) -> Any:
+    try:
+        from pie_conformance.trainlog import TrainlogChecker
+    except ModuleNotFoundError as exc:  # the LOG family is optional while the kit is assembled
+        if exc.name and exc.name.startswith("pie_conformance.trainlog"):
+            return None
+        raise
+    return TrainlogChecker(traincfg, run_window=window)
+
+
+class _ProgressChecks:
+    """Runs the progress-time rules on each snapshot, in order, in a background thread."""
+
+    def __init__(self, scenario: str, task: str, traincfg: Mapping[str, Any], cache: dict[str, Any],
+                 downloaded_digests: frozenset[str], keep: bool, window: tuple[datetime, datetime]) -> None:
+        self.scenario = scenario
+        self.task = task
+        self.traincfg = traincfg
+        self.cache = cache
+        self.digests = downloaded_digests
+        self.keep = keep
+        self.out_ids = _out_rule_ids()
+        self.log = _trainlog_checker(traincfg, window)
+        self.findings: list[Finding] = []
+        self.error: BaseException | None = None
+        self.previous: Snapshot | None = None
+        self.last: Snapshot | None = None
+        self.queue: queue.Queue[Snapshot | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._work, daemon=True)
+        self.thread.start()
+
+    def _trainlog_bytes(self, snap: Snapshot) -> bytes | None:
+        rel = f"{OUTPUT_DIR}/trainlog.json"
+        info = snap.files.get(rel)
+        if info is None or info.is_symlink:
+            return None
+        try:
+            return snap.path(rel).read_bytes()
+        except OSError:
+            return None
+
+    def _check(self, snap: Snapshot, *, final: bool) -> list[Finding]:
+        from pie_conformance.rules import evaluate
+
+        downloaded = frozenset(rel for rel, info in snap.outside.items() if info.digest in self.digests)
+        ctx = ProgressContext(
+            task=self.task, traincfg=self.traincfg, snapshot=snap, previous=self.previous,
+            scenario=self.scenario, downloaded=downloaded, cache=self.cache,
+        )
+        found = list(evaluate(self.out_ids, ctx, scenario=self.scenario, epoch=snap.k))
+        if self.log is not None:
+            for f in self.log.check(self._trainlog_bytes(snap), progress_k=snap.k, final=final):
+                epoch = f.epoch if f.epoch is not None else snap.k
+                found.append(dataclasses.replace(f, scenario=self.scenario, epoch=epoch))
+        return found
+
+    def _work(self) -> None:
+        while True:
+            snap = self.queue.get()
+            if snap is None:
+                return
+            if self.error is not None:
+                continue
+            try:
+                # The last snapshot is judged once the run has ended, when it is known to be the last.
+                if self.last is not None:
+                    self.findings += self._check(self.last, final=False)
+                    self._drop(self.previous)
+                    self.previous = self.last
+                self.last = snap
+            except BaseException as exc:  # a kit bug: reported after the run, never a hung script
+                self.error = exc
+
+    def _drop(self, snap: Snapshot | None) -> None:
+        if snap is not None and not self.keep:
+            shutil.rmtree(snap.root, ignore_errors=True)
+
+    def finish(self, *, completed: bool) -> list[Finding]:
+        """Judge the last snapshot (``final`` when the run ended by itself) and return every finding."""
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        if self.last is not None:
+            self.findings += self._check(self.last, final=completed)
+        elif self.log is not None and completed:
+            pass  # no progress line at all: PRG001 says it; there is no epoch to judge a trainlog at
+        return self.findings
+
+
+@dataclasses.dataclass
+class _Outcome:
+    record: RunRecord
+    result: ProcessResult
+    findings: list[Finding]
+    last_snapshot: Snapshot | None
+    run_dir: Path
+
+
+class _Check:
+    """One ``check_script`` call: the dataset, the mock S3, and the runs of its scenarios."""
+
+    def __init__(self, script: Path, task: str, *, epochs: int, python: str, timeout: float, gpu_num: int,
+                 root: Path, keep: bool, on_progress: ProgressHook | None) -> None:
+        self.script = script
+        self.task = task
+        self.epochs = epochs
+        self.python = python
+        self.timeout = timeout
+        self.gpu_num = gpu_num
+        self.root = root
+        self.keep = keep
+        self.on_progress = on_progress
+        self.inspector: Any = None
+
+    # -- one run -----------------------------------------------------------------------------------
+    def _prepare_folder(self, name: str, traincfg: Mapping[str, Any]) -> tuple[Path, Path]:
+        run_dir = self.root / name
+        work = run_dir / "work"
+        # Links are followed, as an upload of the folder would. copytree collects what it could not copy
+        # (a dangling link, an unreadable file) and raises it at the end: those are left out, as on upload.
+        top = self.script.parent
+        with contextlib.suppress(shutil.Error):
+            shutil.copytree(
+                top, work, symlinks=False,
+                ignore=lambda d, names: [n for n in names if Path(d) == top and n in _NOT_COPIED],
+            )
+        (run_dir / "home").mkdir()
+        (run_dir / "tmp").mkdir()
+        (work / "traincfg.json").write_text(json.dumps(traincfg, ensure_ascii=False), encoding="utf-8")
+        return run_dir, work
+
+    def _env(self, run_dir: Path, probe: Path, aiutils: Mapping[str, str], *,
+             unbuffered: bool) -> dict[str, str]:
+        from pie_conformance.s3 import AIUTILS_PATH
+
+        env = {
+            "PATH": os.environ.get("PATH", os.defpath),
+            "LANG": "C.UTF-8",
+            "TZ": SCRIPT_TZ,
+            "HOME": str(run_dir / "home"),
+            "TMPDIR": str(run_dir / "tmp"),
+            # Byte-code caches would be files outside output/ that the platform never sees.
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONPATH": os.pathsep.join([str(_PROBE_DIR), str(AIUTILS_PATH)]),
+            "PIE_CHECK_PROBE": str(probe),
+        }
+        if unbuffered:
+            env["PYTHONUNBUFFERED"] = "1"
+        env.update(aiutils)
+        if self.gpu_num == 0:
+            env["CUDA_VISIBLE_DEVICES"] = ""
+        elif "CUDA_VISIBLE_DEVICES" in os.environ:
+            env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
+        else:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(self.gpu_num))
+        return env
+
+    def run(self, name: str, traincfg: dict[str, Any], *, mode: str = "full", resume_key: str | None = None,
+            checkpoint_change: str | None = None) -> _Outcome:
+        """One script run. ``mode``: full (snapshots and every rule), partial (ends at the first progress
+        line), buffering (without PYTHONUNBUFFERED, only the arrival times of progress lines count)."""
+        run_dir, work = self._prepare_folder(name, traincfg)
+        probe = run_dir / "probe.json"
+        aiutils = self.aiutils_env()
+        env = self._env(run_dir, probe, aiutils, unbuffered=mode != "buffering")
+        before = scan_tree(work)
+        n_before = len(self.server.requests())  # the kit's own uploads come first in the log
+        fingerprint_before = self.store.fingerprint(self.ds.prefix)
+        start_local = script_now()
+        checks: _ProgressChecks | None = None
+        known_outside: dict[str, Any] = {}
+        snaps_dir = run_dir / "snapshots"
+        t0 = time.monotonic()
+
+        if mode == "full":
+            cache: dict[str, Any] = {}
+            if self.inspector is not None:
+                from pie_conformance.harness.weights import INSPECTOR_KEY
+
+                cache[INSPECTOR_KEY] = self.inspector
+            window = (start_local - timedelta(seconds=1), start_local + timedelta(seconds=self.timeout + 60))
+            checks = _ProgressChecks(name, self.task, traincfg, cache, self.served_digests, self.keep, window)
+
+        def at_progress(pl: ProgressLine, index: int) -> None:
+            if checks is not None:
+                snap = take_snapshot(
+                    work, snaps_dir / f"{index:04d}", index=index, k=pl.k, n=pl.n, line=pl.line,
+                    elapsed=time.monotonic() - t0, before=before, known_outside=known_outside,
+                )
+                checks.queue.put(snap)
+            if self.on_progress is not None and pl.k is not None and pl.n is not None:
+                self.on_progress(name, pl.k, pl.n)
+
+        spec = ProcessSpec(
+            argv=[self.python, "train.py"], cwd=work, env=env,
+            stdin=(json.dumps(traincfg, ensure_ascii=False) + "\n").encode("utf-8"),
+            timeout=self.timeout, freeze=mode == "full",
+            stop_after_progress=1 if mode == "partial" else None,
+        )
+        result = run_process(spec, at_progress)
+        findings: list[Finding] = []
+        if checks is not None:
+            completed = result.returncode == 0 and not result.timed_out
+            findings = checks.finish(completed=completed)
+        calls = tuple(
+            S3Call(op=r.op, bucket=r.bucket, key=r.key, status=int(getattr(r, "status", 200) or 0))
+            for r in self.server.requests(since=n_before)
+        )
+        fingerprint_after = self.store.fingerprint(self.ds.prefix)
+        probe_data: dict[str, Any] | None = None
+        try:
+            probe_data = json.loads(probe.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            probe_data = None
+        record = RunRecord(
+            scenario=name, task=self.task, traincfg=traincfg, progress=result.progress,
+            near_misses=result.near_misses, returncode=result.returncode, timed_out=result.timed_out,
+            timeout=self.timeout, stopped_by_kit=result.stopped_by_kit, start_error=result.start_error,
+            stderr_tail=result.stderr_text(40), stdout_bytes=result.stdout_bytes, calls=calls,
+            bucket=self.bucket, dataset_prefix=self.ds.prefix, dataset_before=fingerprint_before,
+            dataset_after=fingerprint_after, gpu_num=self.gpu_num, child_env={
+                k: v for k, v in env.items() if k not in aiutils and k != "PIE_CHECK_PROBE"
+            }, probe=probe_data, resume_key=resume_key, checkpoint_change=checkpoint_change,
+        )
+        last = checks.last if checks is not None else None
+        return _Outcome(record, result, findings, last, run_dir)
+
+    # -- S3 ----------------------------------------------------------------------------------------
+    def start_s3(self, stack: Any, images: int, size: tuple[int, int]) -> None:
+        from pie_conformance.datasets import DatasetSpec, generate
+        from pie_conformance.s3 import BUCKET, DatasetStore, MockS3Server
+
+        # The server's start-up (its own interpreter importing moto) overlaps making the dataset.
+        server = MockS3Server()
+        failure: list[BaseException] = []
+
+        def start() -> None:
+            try:
+                server.start()
+            except BaseException as exc:  # re-raised below, in this thread
+                failure.append(exc)
+
+        starter = threading.Thread(target=start, daemon=True)
+        starter.start()
+        stack.callback(server.stop)
+        self.ds = generate(DatasetSpec(self.task, train_images=images, valid_images=max(1, images // 2),
+                                       size=size, seed=0))
+        starter.join()
+        if failure:
+            raise failure[0]
+        self.server = server
+        self.bucket = BUCKET
+        self.store = DatasetStore(server.endpoint_url)
+        self.served_digests = frozenset(hashlib.sha256(b).hexdigest() for b in self.ds.files.values())
+
+    def reset_s3(self, extra: Mapping[str, bytes] = {}) -> None:  # noqa: B006 - read only
+        """A fresh bucket holding the dataset (and the resume weights), as at the start of each run."""
+        self.server.reset()
+        self.store.upload(self.ds)
+        for key, data in extra.items():
+            self.store.put_object(key, data)
+        self.served_digests = self.served_digests | {hashlib.sha256(b).hexdigest() for b in extra.values()}
+
+    def aiutils_env(self) -> dict[str, str]:
+        from pie_conformance.s3 import aiutils_env
+
+        registry = {self.ds.dataset_id: f"s3://{self.bucket}/{self.ds.prefix}"}
+        env = dict(aiutils_env(self.server.endpoint_url, registry=registry, dataset_id=None))
+        env.pop("PYTHONPATH", None)  # the kit sets its own, without the caller's PYTHONPATH
+        return env
+
+
+def _scenario_result(name: str, outcome: _Outcome, keep: bool) -> ScenarioResult:
+    r, rec = outcome.result, outcome.record
+    details: dict[str, Any] = {
+        "exit_status": r.returncode,
+        "timed_out": r.timed_out,
+        "progress_lines": len(r.progress),
+        "last_epoch": rec.last_k,
+        "script_seconds": round(r.script_time, 3),
+        "frozen_seconds": round(r.frozen_time, 3),
+        "stdout_bytes": r.stdout_bytes,
+        "stderr_bytes": r.stderr_bytes,
+    }
+    if r.stdout_bytes > len(r.stdout_head) + len(r.stdout_tail):
+        details["stdout_note"] = (
+            f"stdout was {r.stdout_bytes} bytes; the report keeps its first and last "
+            f"{len(r.stdout_head) // 1024} KiB, every line was read for progress"
+        )
+    if (r.returncode not in (0, None) and not r.stopped_by_kit) or r.timed_out:
+        details["stderr_tail"] = r.stderr_text(20)
+    if keep:
+        details["run_folder"] = str(outcome.run_dir)
+    if name == "resume-partial" and rec.checkpoint_change:
+        details["checkpoint"] = rec.checkpoint_change
+    return ScenarioResult(name=name, status="ran", details=details)
+
+
+def _evaluate_end(record: RunRecord, families: tuple[str, ...]) -> list[Finding]:
+    from pie_conformance.rules import evaluate
+
+    ids = [rid for fam in families for rid in _ids(fam)]
+    return list(evaluate(ids, record, scenario=record.scenario))
+
+
+def check_script(
+    path: str | os.PathLike[str],
+    *,
+    task: str,
+    epochs: int = 2,
+    images: int | None = None,
+    size: tuple[int, int] | None = None,
+    gpu_num: int = 0,
+    timeout: float | None = None,
+    scenarios: list[str] | tuple[str, ...] | None = None,
+    python: str | None = None,
+    keep: str | os.PathLike[str] | None = None,
+    check_buffering: bool = False,
+    on_progress: ProgressHook | None = None,
+) -> Report:
+    """Run ``path`` (a train.py or its folder) as the platform would, under each scenario, and report.
+
+    ``scenarios`` defaults to all of :data:`~pie_conformance.harness.scenarios.SCENARIOS`; ``keep`` names an
+    empty or new folder where the run folders and per-epoch snapshots are kept; ``check_buffering`` adds a run
+    without PYTHONUNBUFFERED for PRG006. Bad input raises :class:`~pie_conformance.errors.UsageError`.
+    """
+    t_start = time.monotonic()
+    script = resolve_script(path)
+    from pie_conformance.datasets import TASKS
+
+    if task not in TASKS:
+        raise UsageError(f"expected a task among {', '.join(TASKS)}, got {task!r}")
+    if epochs < 1:
+        raise UsageError(f"expected --epochs of at least 1, got {epochs}")
+    images = DEFAULT_IMAGES if images is None else images
+    if images < 1:
+        raise UsageError(f"expected --images of at least 1, got {images}")
+    size = DEFAULT_SIZE if size is None else size
+    if len(size) != 2 or min(size) < 16 or max(size) > 8192:
+        raise UsageError(f"expected a size between 16 and 8192 pixels a side, got {size}")
+    if gpu_num < 0:
+        raise UsageError(f"expected --gpu-num of 0 or more, got {gpu_num}")
+    timeout = DEFAULT_TIMEOUT if timeout is None else float(timeout)
+    if timeout <= 0:
+        raise UsageError(f"expected a positive --timeout, got {timeout:g}")
+    try:
+        names = sc.resolve(scenarios)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    python = python or sys.executable
+    if shutil.which(python) is None and not os.access(python, os.X_OK):
+        raise UsageError(f"--python {python}: no such interpreter")
+
+    with contextlib.ExitStack() as stack:
+        if keep is not None:
+            root = Path(keep)
+            if root.exists() and (not root.is_dir() or any(root.iterdir())):
+                raise UsageError(f"--keep {keep}: expected a new or empty folder")
+            root.mkdir(parents=True, exist_ok=True)
+            root = root.resolve()
+        else:
+            root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pie-check-")))
+        check = _Check(script, task, epochs=epochs, python=python, timeout=timeout, gpu_num=gpu_num,
+                       root=root, keep=keep is not None, on_progress=on_progress)
+        # The weights are loaded by a helper process that imports torch while the script starts up.
+        if _out_rule_ids():
+            from pie_conformance.harness.weights import start_inspector
+
+            check.inspector = start_inspector()
+            stack.callback(check.inspector.close)
+        check.start_s3(stack, images, size)
+        base_cfg = dict(check.ds.traincfg(epochs=epochs))
+        base_cfg.update(gpu_num=gpu_num, auto_termination=0, resume_path="")
+        model_name = str(base_cfg.get("model_name", "model"))
+
+        findings: list[Finding] = []
+        results: list[ScenarioResult] = []
+        script_time = 0.0
+        weights: bytes | None = None
+
+        if "baseline" in names:
+            check.reset_s3()
+            out = check.run("baseline", dict(base_cfg))
+            script_time += out.result.script_time
+            weights = _final_weights(out.last_snapshot, model_name)
+            record = out.record
+            if check_buffering:
+                check.reset_s3()
+                buf = check.run("baseline-buffering", dict(base_cfg), mode="buffering")
+                record = dataclasses.replace(record, buffering=BufferingProbe(
+                    arrivals=tuple(p.elapsed for p in buf.result.progress), eof=buf.result.eof_elapsed,
+                    reference_arrivals=tuple(p.elapsed for p in out.result.progress),
+                    reference_eof=out.result.eof_elapsed,
+                ))
+            findings += merge_repeats(out.findings + _evaluate_end(record, ("PRG", "RUN")))
+            results.append(_scenario_result("baseline", out, check.keep))
+            if not check.keep:
+                shutil.rmtree(out.run_dir, ignore_errors=True)
+        else:
+            # The resume scenarios need weights of this script: make them with a baseline run not reported.
+            if names:
+                check.reset_s3()
+                out = check.run("baseline", dict(base_cfg))
+                weights = _final_weights(out.last_snapshot, model_name)
+
+        owner = check.ds.prefix.split("/")[1] if check.ds.prefix.count("/") > 1 else "system"
+        model = sc.resume_model(check.bucket, owner, model_name, f"{task}:{script}")
+        for name in names:
+            if name == "baseline":
+                continue
+            if weights is None:
+                results.append(ScenarioResult(name=name, status="skipped", note=(
+                    f"the baseline left no loadable output/files/{model_name}.th at its last progress line, "
+                    "so there are no weights to resume from"
+                )))
+                continue
+            cfg = dict(base_cfg, resume_path=model.resume_path)
+            if name == "resume":
+                check.reset_s3({model.key: weights})
+                out = check.run(name, cfg, resume_key=model.key)
+                script_time += out.result.script_time
+                own = merge_repeats(out.findings + _evaluate_end(out.record, ("PRG", "RUN")))
+                errors = tuple(f.rule for f in own if f.severity is Severity.ERROR)
+                rec = dataclasses.replace(out.record, scenario_errors=errors)
+                findings += own + _evaluate_end(rec, ("RES",))
+            else:
+                partial = sc.partial_checkpoint(weights)
+                if partial is None:
+                    results.append(ScenarioResult(name=name, status="skipped", note=(
+                        "the baseline's weights are not a state dict with a floating-point tensor to reshape"
+                    )))
+                    continue
+                data, change = partial
+                check.reset_s3({model.key: data})
+                out = check.run(name, cfg, mode="partial", resume_key=model.key, checkpoint_change=change)
+                script_time += out.result.script_time
+                findings += _evaluate_end(out.record, ("RES",))
+            results.append(_scenario_result(name, out, check.keep))
+            if not check.keep:
+                shutil.rmtree(out.run_dir, ignore_errors=True)
+
+    total = time.monotonic() - t_start
+    return Report(
+        kind="run", subject=str(script), findings=tuple(findings), task=task, scenarios=tuple(results),
+        timings={"total": round(total, 3), "script": round(script_time, 3)},
+    )
+
+
+def _final_weights(snap: Snapshot | None, model_name: str) -> bytes | None:
+    """The weights the platform would have uploaded at the last progress line, if any."""
+    if snap is None:
+        return None
+    rel = f"{OUTPUT_DIR}/files/{model_name}.th"
+    info = snap.files.get(rel)
+    if info is None or info.digest is None or info.is_symlink:
+        return None
+    try:
+        return snap.path(rel).read_bytes()
+    except OSError:
+        return None

@@ -1,0 +1,57 @@
+"""Progress-line parsing: the exact ``[Process: k/N]`` line and the near misses that PRG002 reports.
+
+Decision (documented in docs/harness.md): a progress line is exactly ``[Process: k/N]`` with nothing before or
+after it on the line. The line terminator is ``\\n``; one ``\\r`` right before it (a ``\\r\\n`` ending, as
+Windows-minded code writes) is treated as part of the terminator, because the platform reads lines and a
+trailing carriage return does not change what it sees. Any other difference (case, spaces, text around the
+brackets, a ``\\r`` inside the line as progress bars write) makes the line a near miss.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+#: The one accepted form: k and N are unsigned decimal integers without a sign or spaces.
+EXACT = re.compile(r"\[Process: (\d+)/(\d+)\]")
+#: "Looks like a progress line": the word process (any case) followed by k/N, possibly spaced.
+#: The word must stand alone so that "Processing batch 3/10" is not taken for one.
+NEAR = re.compile(r"(?i)\bprocess\b\s*[:=]?\s*(\d+)\s*/\s*(\d+)")
+
+
+@dataclass(frozen=True)
+class ProgressLine:
+    """A stdout line that is, or looks like, a progress line."""
+
+    line: int  # 1-based stdout line number
+    text: str  # the line as decoded (terminator removed, truncated for display)
+    k: int | None
+    n: int | None
+    exact: bool  # True: the accepted form; False: a near miss (PRG002)
+    elapsed: float = 0.0  # seconds since the script started when the line was read
+
+
+def strip_terminator(raw: bytes) -> bytes:
+    """The line without its ``\\n`` and one ``\\r`` right before it."""
+    if raw.endswith(b"\n"):
+        raw = raw[:-1]
+    if raw.endswith(b"\r"):
+        raw = raw[:-1]
+    return raw
+
+
+def classify(raw: bytes, line_no: int, elapsed: float = 0.0) -> ProgressLine | None:
+    """Classify one stdout line (bytes, terminator included or not): exact, near miss, or None."""
+    body = strip_terminator(raw)
+    # Cheap pre-filter: most lines of a training log never mention the word at all.
+    if b"rocess" not in body and b"ROCESS" not in body:
+        return None
+    text = body.decode("utf-8", errors="replace")
+    m = EXACT.fullmatch(text)
+    if m:
+        return ProgressLine(line_no, text, int(m.group(1)), int(m.group(2)), True, elapsed)
+    near = NEAR.search(text)
+    if near:
+        shown = text if len(text) <= 200 else text[:197] + "..."
+        return ProgressLine(line_no, shown, int(near.group(1)), int(near.group(2)), False, elapsed)
+    return None

@@ -1,0 +1,127 @@
+"""The process runner: freezing at progress lines, caps, time limit with group kill, stdin then EOF."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from pie_conformance.harness.runner import STDOUT_HEAD, STDOUT_TAIL, ProcessSpec, _proc_state, run_process
+
+ENV = {"PATH": os.environ.get("PATH", ""), "PYTHONUNBUFFERED": "1"}
+
+
+def _spec(tmp_path: Path, code: str, **kw: object) -> ProcessSpec:
+    (tmp_path / "train.py").write_text(textwrap.dedent(code), encoding="utf-8")
+    kw.setdefault("timeout", 20.0)
+    return ProcessSpec([sys.executable, "train.py"], tmp_path, ENV, **kw)  # type: ignore[arg-type]
+
+
+def test_progress_lines_freeze_the_process(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, """
+        import json, os
+        open("pid", "w").write(str(os.getpid()))
+        n = json.loads(input())["epochs"]
+        for k in range(1, n + 1):
+            print("noise")
+            print(f"[Process: {k}/{n}]")
+    """, stdin=b'{"epochs": 3}\n')
+    seen = []
+
+    def at(pl, index):  # noqa: ANN001
+        pid = int((tmp_path / "pid").read_text())
+        seen.append((index, pl.k, pl.n, pl.line, _proc_state(pid)))
+
+    result = run_process(spec, at)
+    assert result.returncode == 0 and not result.timed_out
+    assert [(i, k, n, line) for i, k, n, line, _ in seen] == [(1, 1, 3, 2), (2, 2, 3, 4), (3, 3, 3, 6)]
+    # While the callback ran the script was stopped (T), or already gone (Z) after its last line.
+    assert all(state in ("T", "t", "Z", None) for *_, state in seen)
+    assert result.frozen_time > 0
+    assert result.script_time <= result.wall_time
+
+
+def test_stdout_is_capped_but_every_line_is_parsed(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, """
+        import sys
+        for i in range(20000):
+            sys.stdout.write("x" * 50 + "\\n")
+        print("[Process: 1/1]")
+        sys.stdout.write("y" * 300000)
+        sys.stdout.write("\\n[process: 1/1]")
+    """)
+    result = run_process(spec)
+    assert result.returncode == 0
+    assert [p.line for p in result.progress] == [20001]
+    assert [p.text for p in result.near_misses] == ["[process: 1/1]"]
+    assert result.stdout_bytes > 1_000_000
+    assert len(result.stdout_head) == STDOUT_HEAD and len(result.stdout_tail) <= STDOUT_TAIL
+    assert result.stdout_tail.endswith(b"[process: 1/1]")
+
+
+def test_timeout_kills_the_group_and_grandchildren(tmp_path: Path) -> None:
+    marker = tmp_path / "grandchild.pid"
+    spec = _spec(tmp_path, f"""
+        import subprocess, sys, time
+        p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+        open({str(marker)!r}, "w").write(str(p.pid))
+        print("[Process: 1/2]", flush=True)
+        time.sleep(60)
+    """, timeout=3.0)
+    t = time.monotonic()
+    result = run_process(spec)
+    assert time.monotonic() - t < 15
+    assert result.timed_out and result.returncode is not None and result.returncode < 0
+    assert [p.k for p in result.progress] == [1]
+    pid = int(marker.read_text())
+    for _ in range(50):
+        if _proc_state(pid) in (None, "Z"):
+            break
+        time.sleep(0.1)
+    assert _proc_state(pid) in (None, "Z")
+
+
+def test_background_child_holding_stdout_does_not_hang_the_run(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, """
+        import os, subprocess, sys
+        subprocess.Popen([sys.executable, "-c", "import os, time; os.setsid(); time.sleep(60)"])
+        print("[Process: 1/1]")
+    """)
+    t = time.monotonic()
+    result = run_process(spec)
+    assert time.monotonic() - t < 10
+    assert result.returncode == 0 and not result.timed_out
+
+
+def test_stdin_gets_one_line_then_eof(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, """
+        import sys
+        first = input()
+        try:
+            input()
+        except EOFError:
+            sys.stderr.write("EOF after " + first + "\\n")
+            sys.exit(3)
+    """, stdin=b'{"a": 1}\n')
+    result = run_process(spec)
+    assert result.returncode == 3
+    assert result.stderr_text() == 'EOF after {"a": 1}'
+
+
+def test_stop_after_progress_ends_the_run(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, """
+        import time
+        print("[Process: 1/5]", flush=True)
+        time.sleep(30)
+    """, stop_after_progress=1)
+    result = run_process(spec)
+    assert result.stopped_by_kit and not result.timed_out
+    assert result.wall_time < 10
+
+
+def test_missing_interpreter_is_a_start_error(tmp_path: Path) -> None:
+    spec = ProcessSpec([str(tmp_path / "no-python"), "train.py"], tmp_path, ENV)
+    result = run_process(spec)
+    assert result.returncode is None and result.start_error
