@@ -15,12 +15,14 @@ __all__ = [
     "ScenarioResult",
     "Severity",
     "__version__",
+    "check_script",
     "validate_traincfg",
     "validate_trainlog",
 ]
 
 # Public functions whose modules are imported on first use, so `import pie_conformance` stays light.
 _LAZY: dict[str, str] = {
+    "check_script": "pie_conformance.harness.check",
     "validate_traincfg": "pie_conformance.validate",
     "validate_trainlog": "pie_conformance.validate",
 }
