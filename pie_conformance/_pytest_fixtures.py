@@ -173,7 +173,8 @@ class DatasetFactory:
             seed=chosen["seed"] + len(self._registry.datasets),
         )
         ds = generate(spec)
-        store = DatasetStore(self._server.endpoint_url, *_keys(self._server))
+        # The mock takes the kit's throw-away keys, DatasetStore's defaults.
+        store = DatasetStore(self._server.endpoint_url)
         store.upload(ds)
         cfg = {"epochs": chosen["epochs"]}
         if "gpu_num" in chosen:
@@ -190,16 +191,6 @@ class DatasetFactory:
         )
         self._registry.add(made)
         return made
-
-
-def _keys(server: MockS3Server) -> tuple[str, str]:
-    access = getattr(server, "access_key", None)
-    secret = getattr(server, "secret_key", None)
-    if access and secret:
-        return str(access), str(secret)
-    from pie_conformance import s3
-
-    return str(s3.ACCESS_KEY), str(s3.SECRET_KEY)
 
 
 class PieAiUtils:
@@ -254,9 +245,9 @@ class PieAiUtils:
         self._apply()
 
     def _apply(self) -> None:
-        from pie_conformance.s3 import aiutils_env
+        from pie_conformance.s3 import aiutils_env, registry_for
 
-        registry = {d.dataset_id: d.path for d in self._registry.datasets}
+        registry = registry_for(*(d.dataset for d in self._registry.datasets))
         env = aiutils_env(
             self._server.endpoint_url, registry, self._active.dataset_id if self._active else None
         )
