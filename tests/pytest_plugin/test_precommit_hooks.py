@@ -42,10 +42,10 @@ def _run_hook(hook: dict[str, Any], files: list[Path], cwd: Path) -> subprocess.
     # pre-commit splits ``entry`` like a shell, appends the matching file names and runs it with the
     # hook environment's bin folder first on PATH; the kit's own environment plays that part here.
     matching = [str(f.relative_to(cwd)) for f in files if re.search(hook["files"], str(f.relative_to(cwd)))]
-    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
-    return subprocess.run(
-        [*shlex.split(hook["entry"]), *matching], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
-    )
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    argv = [*shlex.split(hook["entry"]), *matching]
+    env = dict(os.environ, PATH=path)
+    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
 def test_hooks_are_declared_for_traincfg_and_trainlog_files(hooks: dict[str, dict[str, Any]]) -> None:
