@@ -247,8 +247,12 @@ def read_rgb(
 
 def _pack(rgb: np.ndarray) -> np.ndarray:
     """One uint32 per pixel: 0xRRGGBB."""
-    flat = rgb.reshape(-1, 3).astype(np.uint32)
-    return (flat[:, 0] << 16) | (flat[:, 1] << 8) | flat[:, 2]
+    flat = rgb.reshape(-1, 3)
+    # Channel by channel, in place: a uint32 copy of all three channels would cost four times as much.
+    packed = flat[:, 0].astype(np.uint32) << 16
+    packed |= flat[:, 1].astype(np.uint32) << 8
+    packed |= flat[:, 2]
+    return packed
 
 
 def _unpack(code: int) -> tuple[int, int, int]:
