@@ -26,10 +26,15 @@ def make_client(endpoint_url: str, access_key: str, secret_key: str, *, pool: in
     import botocore.session
     from botocore.config import Config
 
-    session = botocore.session.Session()
-    # Explicit keys and endpoint only: the user's ~/.aws files must play no part.
-    session.set_config_variable("config_file", os.devnull)
-    session.set_config_variable("credentials_file", os.devnull)
+    # Explicit keys and endpoint only: no AWS profile, config or credentials file of the user plays a part
+    # (a profile named in AWS_PROFILE that the empty config lacks would otherwise stop the client).
+    session = botocore.session.Session(
+        session_vars={
+            "profile": (None, None, None, None),
+            "config_file": (None, None, os.devnull, None),
+            "credentials_file": (None, None, os.devnull, None),
+        }
+    )
     config = Config(
         region_name=REGION,
         s3={"addressing_style": "path"},

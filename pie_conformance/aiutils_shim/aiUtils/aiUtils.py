@@ -323,22 +323,18 @@ class s3GetImg:  # noqa: N801 - the platform's name
             raise self._wrap(exc, f"looking up {key}") from None
 
     def _reversed(self, first: str, second: str) -> bool:
-        """Whether (first, second) reads as (key, local path): the guide's bullet-list order."""
+        """Whether (first, second) reads as (key, local path): the order of the guide's bullet list."""
         second_is_local = (
-            os.path.isabs(second) or os.path.exists(second) or second.startswith(("./", "../", "~"))
+            os.path.isabs(second) or second.startswith(("./", "../", "~")) or os.path.exists(second)
         )
-        first_is_key = first.startswith("s3://") or (
-            not os.path.isabs(first) and self._exists(_strip_s3(first))
-        )
-        return (
-            second_is_local
-            and first_is_key
-            or (
-                second_is_local
-                and not os.path.isabs(first)
-                and not os.path.isdir(os.path.dirname(first) or ".")
-            )
-        )
+        if not second_is_local:
+            return False
+        if first.startswith("s3://"):
+            return True
+        if os.path.isabs(first):
+            return False
+        # A relative first argument: a key if the bucket has it, or if no local folder of that name exists.
+        return self._exists(first) or not os.path.isdir(os.path.dirname(first) or ".")
 
     def _unreachable(self, exc: BaseException) -> AiUtilsError:
         return AiUtilsError(
@@ -371,9 +367,15 @@ def _client(endpoint: str, access: str, secret: str) -> Any:
     import botocore.session
     from botocore.config import Config
 
-    session = botocore.session.Session()
-    session.set_config_variable("config_file", os.devnull)
-    session.set_config_variable("credentials_file", os.devnull)
+    # Explicit keys and endpoint only: no AWS profile, config or credentials file of the user plays a part
+    # (a profile named in AWS_PROFILE that the empty config lacks would otherwise stop the client).
+    session = botocore.session.Session(
+        session_vars={
+            "profile": (None, None, None, None),
+            "config_file": (None, None, os.devnull, None),
+            "credentials_file": (None, None, os.devnull, None),
+        }
+    )
     config = Config(
         region_name=REGION,
         s3={"addressing_style": "path"},
