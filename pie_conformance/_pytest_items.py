@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,16 +25,23 @@ if TYPE_CHECKING:
 #: Rule families a script run is judged by (CFG rules judge a traincfg, which the harness writes itself).
 RUN_FAMILIES: tuple[str, ...] = ("PRG", "OUT", "LOG", "RUN", "RES")
 
-#: Scenarios of a check when none is asked for (the harness's default).
-DEFAULT_SCENARIOS: tuple[str, ...] = ("baseline", "resume")
+#: Scenarios of a check when the harness does not say (it does: ``harness.scenarios.SCENARIOS``).
+DEFAULT_SCENARIOS: tuple[str, ...] = ("baseline", "resume", "resume-partial")
 
-#: Rules that only ever judge the run of the resume scenario.
-RESUME_ONLY_FAMILIES: tuple[str, ...] = ("RES",)
+#: The rules each scenario of the harness judges; a scenario not listed here gets every rule of
+#: RUN_FAMILIES. Kept in step with ``harness/check.py``: the resume run is judged like the baseline
+#: plus RES001/RES002, the partial-checkpoint run only by RES003, and PRG006 needs the baseline's
+#: second, buffered run.
+SCENARIO_RULES: dict[str, Callable[[str], bool]] = {
+    "baseline": lambda rid: rid[:3] != "RES",
+    "resume": lambda rid: rid[:3] != "RES" and rid != "PRG006" or rid in ("RES001", "RES002"),
+    "resume-partial": lambda rid: rid == "RES003",
+}
 
 #: Rules that the harness checks only when asked to (rule ID -> how to ask).
 OPT_IN_RULES: dict[str, str] = {
-    "PRG006": "it needs a second run of the script with stdout not forced unbuffered "
-    "(pie-check run --check-buffering)",
+    "PRG006": "it needs a second run of the script without PYTHONUNBUFFERED; ask for it with "
+    "--pie-check-buffering (ini pie_check_buffering = true)",
 }
 
 #: Rules that judge only some tasks (rule ID -> tasks).
@@ -70,11 +77,8 @@ def rule_ids_for(scenario: str) -> list[str]:
     """The catalogue's rule IDs that get an item in ``scenario``, in catalogue order."""
     from pie_conformance.rules import CATALOGUE_BY_ID
 
-    return [
-        rid
-        for rid in CATALOGUE_BY_ID
-        if rid[:3] in RUN_FAMILIES and (rid[:3] not in RESUME_ONLY_FAMILIES or scenario == "resume")
-    ]
+    applies = SCENARIO_RULES.get(scenario, lambda rid: True)
+    return [rid for rid in CATALOGUE_BY_ID if rid[:3] in RUN_FAMILIES and applies(rid)]
 
 
 def _registered_ids() -> set[str]:
@@ -108,6 +112,7 @@ def judge(
     strict: bool = False,
     registered: set[str] | None = None,
     gpu_num: int | None = None,
+    check_buffering: bool = False,
 ) -> Verdict:
     """The verdict of item ``scenario::rule_id`` on ``report``: findings first, then applicability."""
     found = findings_of(report, scenario, rule_id, first_scenario)
@@ -130,21 +135,16 @@ def judge(
     if task_only and report.task and report.task not in task_only:
         return Verdict("skipped", reason=f"{rule_id} applies to {' and '.join(task_only)} only")
     checked = _checked_ids(report, scenario)
-    if checked is not None:
-        if rule_id not in checked:
-            how = OPT_IN_RULES.get(rule_id)
-            why = (
-                f"{rule_id} is opt-in: {how}"
-                if how
-                else f"{rule_id} was not checked in scenario {scenario!r}"
-            )
-            return Verdict("skipped", reason=why)
-        return Verdict("passed")
-    # The harness did not list what it checked: fall back on what the contract says about applicability.
-    if rule_id[:3] in RESUME_ONLY_FAMILIES and scenario != "resume":
-        return Verdict("skipped", reason=f"{rule_id} judges the resume scenario only")
-    if rule_id in OPT_IN_RULES:
+    if checked is not None:  # the harness said what it judged: trust it
+        if rule_id in checked:
+            return Verdict("passed")
+        how = OPT_IN_RULES.get(rule_id)
+        why = f"{rule_id} is opt-in: {how}" if how else f"{rule_id} was not checked in scenario {scenario!r}"
+        return Verdict("skipped", reason=why)
+    if rule_id in OPT_IN_RULES and not check_buffering:
         return Verdict("skipped", reason=f"{rule_id} is opt-in: {OPT_IN_RULES[rule_id]}")
+    if not SCENARIO_RULES.get(scenario, lambda rid: True)(rule_id):
+        return Verdict("skipped", reason=f"{rule_id} is not judged in scenario {scenario!r}")
     if rule_id == "RUN005" and gpu_num:
         return Verdict("skipped", reason=f"RUN005 applies with gpu_num 0 only (this check used {gpu_num})")
     return Verdict("passed")
@@ -230,6 +230,7 @@ class PieRuleItem(pytest.Item):
             first_scenario=script.scenarios[0],
             strict=script.settings.strict,
             gpu_num=script.settings.gpu_num,
+            check_buffering=script.settings.check_buffering,
         )
         if verdict.outcome == "skipped":
             pytest.skip(verdict.reason or "")
@@ -271,6 +272,8 @@ def run_check(path: Path, settings: PieSettings, scenarios: Sequence[str]) -> Re
             f"pie-conformance cannot run scripts: the harness is not available ({exc})"
         ) from None
     kwargs: dict[str, Any] = {"task": settings.task, "scenarios": tuple(scenarios)}
+    if settings.check_buffering:
+        kwargs["check_buffering"] = True
     for key in ("epochs", "images", "size", "gpu_num", "timeout"):
         value = getattr(settings, key)
         if value is not None:
@@ -302,10 +305,9 @@ def collect_scripts(session: pytest.Session, settings: PieSettings) -> Iterator[
 
 
 def default_scenarios() -> tuple[str, ...]:
-    """The scenarios the harness runs when none is asked for."""
+    """The scenarios the harness runs when none is asked for (all of them)."""
     try:
-        from pie_conformance.harness import scenarios as harness_scenarios
+        from pie_conformance.harness.scenarios import SCENARIOS
     except ImportError:
         return DEFAULT_SCENARIOS
-    names = getattr(harness_scenarios, "DEFAULT_SCENARIOS", None)
-    return tuple(names) if names else DEFAULT_SCENARIOS
+    return tuple(SCENARIOS)

@@ -84,8 +84,16 @@ def parse_size(raw: Any) -> tuple[int, int]:
 
 def _scenario(raw: str) -> str:
     value = str(raw).strip()
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", value):
-        raise OptionValueError(f"expected a scenario name such as baseline or resume, got {raw!r}")
+    try:
+        from pie_conformance.harness.scenarios import SCENARIOS  # a light module: names and uuids only
+    except ImportError:
+        known: tuple[str, ...] = ("baseline", "resume", "resume-partial")
+    else:
+        known = tuple(SCENARIOS)
+    if value not in known:
+        close = difflib.get_close_matches(value, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise OptionValueError(f"expected a scenario among {', '.join(known)}, got {value!r}{hint}")
     return value
 
 
@@ -163,11 +171,19 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "--pie-scenario",
         "pie_scenario",
-        "scenario to run for each checked script, e.g. baseline or resume (repeatable; default: all of them)",
+        "scenario to run for each checked script: baseline, resume or resume-partial "
+        "(repeatable; default: all)",
         metavar="NAME",
         convert=_scenario,
         repeatable=True,
         ini_type="args",
+    ),
+    OptionSpec(
+        "--pie-check-buffering",
+        "pie_check_buffering",
+        "also run each checked script once without PYTHONUNBUFFERED, to judge PRG006 "
+        "(unflushed progress lines)",
+        ini_type="bool",
     ),
     OptionSpec(
         "--pie-strict",
@@ -211,6 +227,7 @@ class PieSettings:
     images: int | None = None
     size: tuple[int, int] | None = None
     scenarios: tuple[str, ...] | None = None
+    check_buffering: bool = False
     strict: bool = False
 
 
@@ -279,6 +296,7 @@ def read_settings(config: pytest.Config) -> PieSettings:
         images=values["pie_images"],
         size=values["pie_size"],
         scenarios=values["pie_scenario"],
+        check_buffering=values["pie_check_buffering"],
         strict=values["pie_strict"],
     )
     if settings.scripts and settings.task is None:

@@ -22,7 +22,8 @@ from pie_conformance.rules import CATALOGUE_BY_ID
 pytest_plugins = ["pytester"]
 
 ALL_BUT_SANDBOX = {rid for rid in CATALOGUE_BY_ID if rid not in ("RUN003", "RUN007")}
-BOTH = (ScenarioResult("baseline"), ScenarioResult("resume"))
+BOTH = (ScenarioResult("baseline"), ScenarioResult("resume"), ScenarioResult("resume-partial"))
+N_ITEMS = sum(len(rule_ids_for(s.name)) for s in BOTH)
 
 
 def _finding(rule: str, scenario: str | None = "baseline", **kw: Any) -> Finding:
@@ -48,10 +49,11 @@ def _judge(report: Report, scenario: str, rule: str, **kw: Any) -> Verdict:
     return judge(report, scenario, rule, first_scenario="baseline", **kw)
 
 
-def test_items_cover_the_run_families_and_res_only_in_resume() -> None:
+def test_items_follow_what_each_scenario_judges() -> None:
     baseline, resume = rule_ids_for("baseline"), rule_ids_for("resume")
     assert {r[:3] for r in baseline} == {"PRG", "OUT", "LOG", "RUN"}
-    assert set(resume) - set(baseline) == {"RES001", "RES002", "RES003"}
+    assert set(resume) ^ set(baseline) == {"RES001", "RES002", "PRG006"}  # PRG006: the baseline's extra run
+    assert rule_ids_for("resume-partial") == ["RES003"]
     assert baseline == sorted(baseline, key=list(CATALOGUE_BY_ID).index)  # catalogue order
 
 
@@ -86,6 +88,7 @@ def test_skips_say_why() -> None:
     assert v.reason == "RUN003 is not checked by this version of pie-conformance"
     v = _judge(_report(), "baseline", "PRG006")
     assert v.outcome == "skipped" and v.reason is not None and v.reason.startswith("PRG006 is opt-in")
+    assert _judge(_report(), "baseline", "PRG006", check_buffering=True).outcome == "passed"
     detection = Report(kind="run", subject="train.py", task="detection", scenarios=BOTH)
     assert (
         _judge(detection, "baseline", "OUT007").reason
@@ -177,7 +180,7 @@ def test_all_items_share_one_run_and_fail_exactly_the_rules_found(
     _, kwargs = fake.calls[0]
     assert kwargs == {
         "task": "segmentation",
-        "scenarios": ("baseline", "resume"),
+        "scenarios": ("baseline", "resume", "resume-partial"),
         "epochs": 3,
         "timeout": 30.0,
     }
@@ -198,7 +201,8 @@ def test_skipped_items_carry_the_reason(
     )
     fake_harness(_report(scenarios=skipped))
     result = pytester.runpytest("--pie-script", script, "--pie-task", "segmentation", "-rs", "-k", "resume")
-    result.assert_outcomes(skipped=len(rule_ids_for("resume")), deselected=len(rule_ids_for("baseline")))
+    result.assert_outcomes(skipped=len(rule_ids_for("resume")) + 1, deselected=len(rule_ids_for("baseline")))
+    assert "scenario 'resume-partial' was not part of this check" in result.stdout.str()
     assert "scenario 'resume' did not run: baseline produced no weights" in result.stdout.str()
 
 
@@ -208,17 +212,13 @@ def test_warnings_pass_with_the_warning_attached_and_strict_fails_them(
     fake_harness(_report(_finding("PRG005", epoch=1, message="[Process: 1/2] printed twice")))
     args = ("--pie-script", script, "--pie-task", "segmentation", "-k", "baseline and PRG005")
     result = pytester.runpytest(*args)
-    result.assert_outcomes(
-        passed=1, deselected=len(rule_ids_for("baseline")) + len(rule_ids_for("resume")) - 1, warnings=1
-    )
+    result.assert_outcomes(passed=1, deselected=N_ITEMS - 1, warnings=1)
     assert (
         "PieConformanceWarning: PRG005 warning (scenario baseline, epoch 1): [Process: 1/2] printed twice"
         in (result.stdout.str())
     )
     strict = pytester.runpytest(*args, "--pie-strict")
-    strict.assert_outcomes(
-        failed=1, deselected=len(rule_ids_for("baseline")) + len(rule_ids_for("resume")) - 1
-    )
+    strict.assert_outcomes(failed=1, deselected=N_ITEMS - 1)
     assert "PRG005 warning (scenario baseline, epoch 1): [Process: 1/2] printed twice" in strict.stdout.str()
 
 
@@ -253,9 +253,7 @@ def test_a_crash_of_the_kit_is_one_line_not_a_traceback(
     result = pytester.runpytest(
         "--pie-script", script, "--pie-task", "detection", "-k", "baseline and PRG001"
     )
-    result.assert_outcomes(
-        failed=1, deselected=len(rule_ids_for("baseline")) + len(rule_ids_for("resume")) - 1
-    )
+    result.assert_outcomes(failed=1, deselected=N_ITEMS - 1)
     assert "RuntimeError: boom" in result.stdout.str()
     assert "This is a bug in pie-conformance" in result.stdout.str()
 
@@ -265,7 +263,6 @@ def test_collect_only_lists_rule_items_with_their_ids(pytester: pytest.Pytester,
         "--pie-script", script, "--pie-script", script, "--pie-task", "detection", "--collect-only", "-q"
     )
     lines = [ln for ln in result.stdout.lines if "::" in ln]
-    expected = [f"train.py::baseline::{r}" for r in rule_ids_for("baseline")]
-    expected += [f"train.py::resume::{r}" for r in rule_ids_for("resume")]
+    expected = [f"train.py::{s.name}::{r}" for s in BOTH for r in rule_ids_for(s.name)]
     assert lines == expected  # the same script given twice is collected once
     assert f"{len(expected)} tests collected" in result.stdout.str()

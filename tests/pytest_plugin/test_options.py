@@ -37,7 +37,7 @@ def test_every_option_has_an_ini_twin_with_the_same_help(pytester: pytest.Pytest
         (["--pie-timeout", "nan"], "--pie-timeout: expected a number of seconds > 0"),
         (["--pie-size", "64"], "--pie-size: expected a size WxH such as 64x64, got '64'"),
         (["--pie-images", "0"], "--pie-images: expected an integer >= 1, got 0"),
-        (["--pie-scenario", "Base Line"], "--pie-scenario: expected a scenario name"),
+        (["--pie-scenario", "resume_partial"], "(did you mean 'resume-partial'?)"),
         (
             ["--pie-script", "missing/train.py", "--pie-task", "detection"],
             "--pie-script: no such file: missing/train.py",
