@@ -30,6 +30,8 @@ MAX_LINE = 64 * 1024
 _READ = 64 * 1024
 
 ProgressCallback = Callable[[ProgressLine, int], None]
+#: The environment variable that tells the script's probe which fd to wait on after a progress line.
+PROGRESS_FD_VAR = "PIE_CHECK_PROGRESS_FD"
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class ProcessSpec:
     env: Mapping[str, str]
     stdin: bytes = b""
     timeout: float = 600.0
-    freeze: bool = True  # SIGSTOP the group while the progress callback runs
+    freeze: bool = True  # SIGSTOP the group while the progress callback runs, and pause the script's print
     stop_after_progress: int | None = None  # end the run (SIGKILL) once this many progress lines were read
 
 
@@ -181,6 +183,7 @@ class _Run:
         self.stopped_by_kit = False
         self.error: BaseException | None = None
         self.proc: subprocess.Popen[bytes] | None = None
+        self.ack_fd: int | None = None  # write end of the pipe the script's probe waits on
 
     # -- stdout ------------------------------------------------------------------------------------
     def _keep(self, data: bytes) -> None:
@@ -230,8 +233,19 @@ class _Run:
         finally:
             if self.spec.freeze:
                 _signal_group(pid, signal.SIGCONT)
+                self._ack()
                 with self.lock:
                     self.frozen += time.monotonic() - t
+
+    def _ack(self) -> None:
+        """Let the script's print of the progress line return (see harness/_probe/sitecustomize.py)."""
+        if self.ack_fd is None:
+            return
+        try:
+            os.write(self.ack_fd, b"\n")
+        except OSError:  # the script is gone, or it never waits and the pipe is full: stop answering
+            os.close(self.ack_fd)
+            self.ack_fd = None
 
     def read_stdout(self, fd: int) -> None:
         partial = bytearray()
@@ -293,24 +307,38 @@ def run_process(spec: ProcessSpec, on_progress: ProgressCallback | None = None) 
     process group is stopped (when ``spec.freeze``); it must be quick and must not raise.
     """
     run = _Run(spec, on_progress)
+    env = dict(spec.env)
+    pass_fds: tuple[int, ...] = ()
+    if spec.freeze:
+        # The script's probe waits on this pipe after printing a progress line, until the snapshot is taken.
+        wait_fd, run.ack_fd = os.pipe()
+        os.set_blocking(run.ack_fd, False)
+        env[PROGRESS_FD_VAR] = str(wait_fd)
+        pass_fds = (wait_fd,)
     try:
         proc = subprocess.Popen(
             list(spec.argv),
             cwd=spec.cwd,
-            env=dict(spec.env),
+            env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
             close_fds=True,
+            pass_fds=pass_fds,
         )
     except OSError as exc:
+        for fd in (*pass_fds, run.ack_fd):
+            if fd is not None:
+                os.close(fd)
         return ProcessResult(
             returncode=None, timed_out=False, stopped_by_kit=False, wall_time=0.0, frozen_time=0.0,
             exit_elapsed=0.0, eof_elapsed=0.0, start_error=f"{spec.argv[0]}: {exc.strerror or exc}",
         )
     run.t0 = time.monotonic()
     run.proc = proc
+    for fd in pass_fds:
+        os.close(fd)
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     t_out = threading.Thread(target=run.read_stdout, args=(proc.stdout.fileno(),), daemon=True)
     t_err = threading.Thread(target=run.read_stderr, args=(proc.stderr.fileno(),), daemon=True)
@@ -353,6 +381,8 @@ def run_process(spec: ProcessSpec, on_progress: ProgressCallback | None = None) 
     for stream in (proc.stdout, proc.stderr):
         with contextlib.suppress(OSError):
             stream.close()
+    if run.ack_fd is not None:
+        os.close(run.ack_fd)
     if run.error is not None:
         raise run.error
     tail = b"".join(run.tail)[-STDOUT_TAIL:]

@@ -125,3 +125,32 @@ def test_missing_interpreter_is_a_start_error(tmp_path: Path) -> None:
     spec = ProcessSpec([str(tmp_path / "no-python"), "train.py"], tmp_path, ENV)
     result = run_process(spec)
     assert result.returncode is None and result.start_error
+
+
+def test_probe_pauses_the_script_until_the_snapshot_is_taken(tmp_path: Path) -> None:
+    from pie_conformance.harness.check import _PROBE_DIR
+
+    spec = _spec(tmp_path, """
+        import sys
+        for k in range(1, 31):
+            print(f"[Process: {k}/30]")
+            open("state", "w").write(str(k))  # the next epoch starts at once
+        sys.stdout.buffer.write(b"[Process: 31/30]\\n")
+        sys.stdout.write("[Process: 32/")
+        sys.stdout.write("30]\\r\\n")
+        print("[process: 33/30]")
+        open("state", "w").write("end")
+    """)
+    env = dict(ENV, PYTHONPATH=str(_PROBE_DIR))
+    spec = ProcessSpec(spec.argv, spec.cwd, env, timeout=20.0)
+    seen = []
+
+    def at(pl, index):  # noqa: ANN001
+        state = tmp_path / "state"
+        seen.append((pl.k, state.read_text() if state.exists() else None))
+
+    result = run_process(spec, at)
+    assert result.returncode == 0
+    # Every snapshot saw the state as it was when the line was printed, never the next epoch's.
+    assert seen == [(1, None)] + [(k, str(k - 1)) for k in range(2, 31)] + [(31, "30"), (32, "30")]
+    assert [p.text for p in result.near_misses] == ["[process: 33/30]"]

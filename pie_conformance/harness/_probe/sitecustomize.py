@@ -1,18 +1,99 @@
-"""The kit's probe inside the script's interpreter: records at exit what RUN005 needs (GPU visibility).
+"""The kit's probe inside the script's interpreter: GPU visibility at exit, and a pause at progress lines.
 
-Python imports ``sitecustomize`` at start-up from ``PYTHONPATH``; the kit puts this folder there and names a
-report file in ``PIE_CHECK_PROBE``. The variable is removed at once so that the script's own environment and
-any interpreter it starts look as on the platform; only the process that imported this module writes the
-report, and only at a normal interpreter exit (os._exit or a signal leave no report, which the rule accepts).
+Python imports ``sitecustomize`` at start-up from ``PYTHONPATH``; the kit puts this folder there. Its
+variables are removed at once, so the script's own environment and any interpreter it starts look as on the
+platform.
+
+- ``PIE_CHECK_PROBE`` names a report file written at a normal interpreter exit by the process that imported
+  this module (what RUN005 needs). os._exit or a signal leave no report, which the rule accepts.
+- ``PIE_CHECK_PROGRESS_FD`` names a pipe the kit writes one byte to after it has taken the snapshot of a
+  progress line. stdout is replaced by an equivalent unbuffered stream that, right after writing an exact
+  ``[Process: k/N]`` line, waits for that byte. The snapshot then holds exactly what was on disk when the
+  line was printed, however busy the machine is: the verdict does not depend on timing.
 """
 
 import atexit
+import contextlib
+import io
 import json
 import os
+import re
 import sys
 
 _path = os.environ.pop("PIE_CHECK_PROBE", None)
+_progress_fd = os.environ.pop("PIE_CHECK_PROGRESS_FD", None)
 _pid = os.getpid()
+# The same test as the kit's (harness/progress.py): only lines the kit answers may wait for an answer.
+_EXACT = re.compile(rb"\[Process: \d+/\d+\]")
+_MAX_LINE = 256
+
+
+class _PausingStdout(io.RawIOBase):
+    """fd 1, written through at once; waits for the kit after each exact progress line."""
+
+    def __init__(self, ctl):
+        super().__init__()
+        self._ctl = ctl
+        self._line = bytearray()
+        self._long = False
+
+    def writable(self):
+        return True
+
+    def fileno(self):
+        return 1
+
+    def isatty(self):
+        return os.isatty(1)
+
+    def write(self, b):
+        data = bytes(b)
+        view = memoryview(data)
+        while view:
+            n = os.write(1, view)
+            view = view[n:]
+        waits = 0
+        for piece in data.splitlines(keepends=True):
+            if piece.endswith(b"\n"):
+                line = bytes(self._line) + piece[:-1]
+                if line.endswith(b"\r"):
+                    line = line[:-1]
+                if not self._long and _EXACT.fullmatch(line):
+                    waits += 1
+                self._line.clear()
+                self._long = False
+            else:
+                self._line += piece
+                if len(self._line) > _MAX_LINE:
+                    self._line.clear()
+                    self._long = True
+        for _ in range(waits):
+            self._wait()
+        return len(data)
+
+    def _wait(self):
+        if self._ctl is None or os.getpid() != _pid:  # a forked child does not wait for the kit
+            return
+        try:
+            if not os.read(self._ctl, 1):
+                self._ctl = None  # the kit has gone: never wait again
+        except OSError:
+            self._ctl = None
+
+
+def _install_pause(fd):
+    old = sys.stdout
+    if old is None:
+        return
+    raw = _PausingStdout(fd)
+    new = io.TextIOWrapper(
+        raw, encoding=old.encoding, errors=old.errors, line_buffering=False, write_through=True
+    )
+    # Keep the old stream alive: collecting it would close fd 1.
+    globals()["_old_stdout"] = old
+    sys.stdout = new
+    if sys.__stdout__ is old:
+        sys.__stdout__ = new
 
 
 def _report():
@@ -39,3 +120,6 @@ def _report():
 
 if _path:
     atexit.register(_report)
+if _progress_fd:
+    with contextlib.suppress(ValueError, OSError):
+        _install_pause(int(_progress_fd))
