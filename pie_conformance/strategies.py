@@ -32,6 +32,7 @@ __all__ = [
     "TASKS",
     "Mutation",
     "class_names",
+    "json_values",
     "labels",
     "traincfgs",
     "trainlogs",
@@ -54,6 +55,19 @@ def _check_task(task: str) -> str:
     if task not in TASKS:
         raise ValueError(f"expected task to be one of {', '.join(TASKS)}, got {task!r}")
     return task
+
+
+def json_values(max_leaves: int = 20) -> st.SearchStrategy[Any]:
+    """Arbitrary JSON values (no NaN or infinities, which JSON cannot hold), nested lists and objects."""
+    scalars = (
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(max_size=20)
+    )
+    return st.recursive(
+        scalars,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+        max_leaves=max_leaves,
+    )
 
 
 def class_names(min_size: int = 1, max_size: int = 8) -> st.SearchStrategy[list[str]]:

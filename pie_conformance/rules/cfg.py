@@ -177,8 +177,8 @@ def labels_decode(cfg: Any) -> Iterator[Problem]:
 def class_names_match_labels(cfg: Any) -> Iterator[Problem]:
     """``class_name``'s names equal the labels' ``class_name``s, in order."""
     labels = _labels(cfg)
-    if labels is None or not isinstance(cfg.get("class_name"), str):
-        return
+    if not labels or not isinstance(cfg.get("class_name"), str):
+        return  # no labels to compare with: CFG001 or CFG002 says why
     names = cfg["class_name"].split(",")
     label_names = [item.get("class_name") for item in labels]
     if names != label_names:
