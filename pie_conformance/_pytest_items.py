@@ -233,16 +233,17 @@ class PieRuleItem(pytest.Item):
             check_buffering=script.settings.check_buffering,
         )
         if verdict.outcome == "skipped":
-            pytest.skip(verdict.reason or "")
-        if verdict.findings:
-            self.add_report_section("call", "pie-conformance", format_findings(verdict.findings))
+            # Reported at the item (the script), as a @pytest.mark.skip would be, not at this line.
+            raise pytest.skip.Exception(verdict.reason or "", _use_item_location=True)
         if verdict.outcome == "failed":
             raise PieRuleFailure(format_findings(verdict.findings))
         if verdict.outcome == "warned":
+            # A passed item shows this section with -rP / -rA (and in JUnit XML as system-out).
+            self.add_report_section("call", "pie-conformance", format_findings(verdict.findings))
             for f in verdict.findings:
                 # warn_explicit points the warnings summary at the script, not at this plugin.
                 warnings.warn_explicit(
-                    PieConformanceWarning(format_finding(f)), PieConformanceWarning, str(script.path), 1
+                    PieConformanceWarning(format_finding(f)), PieConformanceWarning, str(script.path), 0
                 )
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str | Any:
@@ -255,10 +256,10 @@ class PieRuleItem(pytest.Item):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style=style)
 
-    def reportinfo(self) -> tuple[Path, int | None, str]:
+    def reportinfo(self) -> tuple[Path, int, str]:
         """Where the item points: the script, with ``scenario::rule`` as its label."""
         scenario = self.parent.name if self.parent is not None else ""
-        return self.script.path, None, f"{self.script.name}::{scenario}::{self.name}"
+        return self.script.path, 0, f"{self.script.name}::{scenario}::{self.name}"
 
 
 def run_check(path: Path, settings: PieSettings, scenarios: Sequence[str]) -> Report:
