@@ -151,7 +151,7 @@ def check_dir(path: str | os.PathLike[str], task: str) -> list[str]:
             continue
         labels = {f.stem: f for f in _files(root / split / "labels") if f.suffix.lower() == label_ext}
         for f in _files(root / split / "labels"):
-            if f.suffix.lower() != label_ext and f.stem not in labels:
+            if f.suffix.lower() != label_ext and not f.name.startswith("."):
                 problems.append(
                     f"{split}/labels/{f.name}: expected a {label_ext} label, got a {f.suffix or 'bare'} file"
                 )
