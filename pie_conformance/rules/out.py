@@ -39,10 +39,8 @@ _WEIGHTS_MEMO = "out.weights"
 # Written by Python itself, not by the script's code: never worth a warning.
 _IGNORED_PARTS = frozenset({"__pycache__", ".ipynb_checkpoints"})
 
-_SAVE_WEIGHTS_HINT = (
-    "save the state dict, not the model: torch.save(model.state_dict(), "
-    "os.path.join(basedir, 'output', 'files', model_name + '.th'))"
-)
+_SAVE_CALL = "torch.save(model.state_dict(), os.path.join(basedir, 'output', 'files', model_name + '.th'))"
+_SAVE_WEIGHTS_HINT = f"save the state dict, not the model: {_SAVE_CALL}"
 
 
 # -- shared helpers -----------------------------------------------------------------------------------
@@ -143,9 +141,7 @@ def weights_exist(ctx: ProgressContext) -> Iterator[Problem]:
         )
     else:
         found = "found no weights file at all"
-        hint = (
-            f"save the weights every epoch before printing the progress line: {_SAVE_WEIGHTS_HINT}"
-        )
+        hint = f"save the weights every epoch before printing the progress line, e.g. {_SAVE_CALL}"
     yield Problem(
         message=f"expected the weights at {want} when the progress line was read, {found}",
         hint=hint,
@@ -470,8 +466,8 @@ def pictures_refreshed(ctx: ProgressContext) -> Iterator[Problem]:
         # An identical picture written again (a fixed validation image) has a new mtime: that is fine.
         if now.digest == before.digest and now.mtime_ns == before.mtime_ns:
             yield Problem(
-                message=f"expected {_name(rel)} to be written again for this epoch, but it is the file "
-                f"written before {was} (same content, same modification time)",
+                message=f"expected {_name(rel)} to be written again for this epoch, but it is unchanged "
+                f"since {was} (same content, same modification time)",
                 hint="save the epoch's pictures every epoch, before printing the progress line",
                 path=rel,
             )
