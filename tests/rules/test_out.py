@@ -266,6 +266,19 @@ def test_out002_weights_too_large_to_copy_are_not_judged(b: Builder, check: Any)
     assert check("detection", big) == []
 
 
+def test_out002_loader_failure_is_a_finding_not_an_exception(b: Builder) -> None:
+    dead = start_inspector()
+    dead.close()
+    cache: dict[str, Any] = {INSPECTOR_KEY: dead}
+    snap = b.snapshot(conformant("detection"))
+    ctx = ProgressContext(task="detection", traincfg=traincfg("detection"), snapshot=snap, previous=None,
+                          cache=cache)
+    found = list(evaluate(OUT, ctx, epoch=1))
+    assert rule_ids(found) == ["OUT002"]
+    assert "the kit could not load it" in found[0].message
+    assert "out.weights" not in cache or not cache["out.weights"]  # an unavailable verdict is not memoised
+
+
 def test_out002_judged_once_per_content(b: Builder, check: Any, shared_cache: dict[str, Any]) -> None:
     files = conformant("detection")
     files[f"output/files/{MODEL}.th"] = b"garbage that is memoised"
