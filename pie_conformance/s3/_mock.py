@@ -30,6 +30,8 @@ _START_TIMEOUT = 60.0
 class MockS3Server:
     """A mock S3 endpoint, started by ``with`` (or ``start()``) and stopped on exit (or ``stop()``)."""
 
+    _in_process_owner: MockS3Server | None = None
+
     def __init__(
         self, host: str = "127.0.0.1", port: int = 0, *, in_process: bool = False, cache: bool = True
     ) -> None:
@@ -160,6 +162,12 @@ class MockS3Server:
 
     # -- in-process variant ---------------------------------------------------------------------
     def _start_in_process(self) -> None:
+        if MockS3Server._in_process_owner is not None:
+            raise RuntimeError(
+                "only one in-process mock S3 can run at a time (moto's state is per process); "
+                "use MockS3Server() without in_process for several at once"
+            )
+        MockS3Server._in_process_owner = self
         from botocore.awsrequest import AWSResponse
         from botocore.handlers import BUILTIN_HANDLERS
         from moto import mock_aws
@@ -194,21 +202,30 @@ class MockS3Server:
             return AWSResponse(request.url, status, headers, MockRawResponse(data))
 
         self._handler = ("before-send", record)
-        # Ahead of moto's stubber: botocore stops at the first handler that returns a response.
-        BUILTIN_HANDLERS.insert(0, self._handler)
+        # botocore calls every before-send handler and takes the first response, so moto's own stubber must
+        # step aside while this one answers for it (else each request would be served twice).
+        stubber_entry = ("before-send", botocore_stubber)
+        position = BUILTIN_HANDLERS.index(stubber_entry) if stubber_entry in BUILTIN_HANDLERS else 0
+        if stubber_entry in BUILTIN_HANDLERS:
+            BUILTIN_HANDLERS.remove(stubber_entry)
+        BUILTIN_HANDLERS.insert(position, self._handler)
         self._mock = mock_aws()
         self._mock.start()
         self._endpoint = IN_PROCESS_ENDPOINT
 
     def _stop_in_process(self) -> None:
+        if MockS3Server._in_process_owner is self:
+            MockS3Server._in_process_owner = None
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
         if self._handler is not None:
             from botocore.handlers import BUILTIN_HANDLERS
+            from moto.core.models import botocore_stubber
 
-            if self._handler in BUILTIN_HANDLERS:
-                BUILTIN_HANDLERS.remove(self._handler)
+            position = BUILTIN_HANDLERS.index(self._handler) if self._handler in BUILTIN_HANDLERS else None
+            if position is not None:
+                BUILTIN_HANDLERS[position] = ("before-send", botocore_stubber)
             self._handler = None
         with self._log_lock:
             self._log.clear()
