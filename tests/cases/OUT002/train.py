@@ -6,7 +6,6 @@ import tiny
 
 class PickledModel(tiny.Trainer):
     task = "detection"
-    sleep = 0.3  # leaves the kit time to freeze the script at each progress line
 
     def save_weights(self, epoch):
         torch = self.torch

@@ -6,7 +6,6 @@ import tiny
 
 class JpegPred(tiny.Trainer):
     task = "detection"
-    sleep = 0.3  # leaves the kit time to freeze the script at each progress line
 
     def save_pictures(self, epoch):
         os.makedirs(os.path.join(self.out, "picture"), exist_ok=True)

@@ -6,7 +6,6 @@ import tiny
 
 class HalfSizePred(tiny.Trainer):
     task = "segmentation"
-    sleep = 0.3  # leaves the kit time to freeze the script at each progress line
 
     def pictures(self):
         pics = super().pictures()

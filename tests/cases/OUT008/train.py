@@ -4,7 +4,6 @@ import tiny
 
 class StalePictures(tiny.Trainer):
     task = "detection"
-    sleep = 0.3  # leaves the kit time to freeze the script at each progress line
 
     def save_pictures(self, epoch):
         if epoch == 1:

@@ -10,7 +10,6 @@ import tiny
 
 class GuideSlipCopy(tiny.Trainer):
     task = "detection"
-    sleep = 0.3  # leaves the kit time to freeze the script at each progress line
 
     def save_weights(self, epoch):
         super().save_weights(epoch)
