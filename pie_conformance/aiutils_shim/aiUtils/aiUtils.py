@@ -137,6 +137,16 @@ class _DirectGet:
         raise AssertionError("unreachable")
 
 
+#: Parts of the platform's s3GetImg that need the platform itself, with what to do instead.
+_PLATFORM_ONLY = {
+    "gdal": "aiUtils.s3GetImg.gdal is not available in the pie-conformance kit (it needs the platform's GDAL "
+    "with S3 access); read images with getImgXmlArray() and PIL/numpy instead",
+    "getGDAL": "aiUtils.s3GetImg.getGDAL is not available in the pie-conformance kit (platform GDAL only)",
+    "getS3Params": "aiUtils.s3GetImg.getS3Params is not available in the pie-conformance kit: "
+    f"credentials come from the environment the kit sets ({ACCESS_KEY_VAR}, {SECRET_KEY_VAR})",
+}
+
+
 class s3GetImg:  # noqa: N801 - the platform's name
     """Access to one dataset in S3, as the platform's ``aiUtils.s3GetImg``."""
 
@@ -275,28 +285,19 @@ class s3GetImg:  # noqa: N801 - the platform's name
             return list(pool.map(fetch, jobs))
 
     # -- platform-only parts --------------------------------------------------------------------
-    @property
-    def gdal(self) -> Any:
-        """GDAL with S3 access: platform-only."""
-        raise NotInKitError(
-            "aiUtils.s3GetImg.gdal is not available in the pie-conformance kit (it needs the platform's GDAL "
-            "with S3 access); read images with getImgXmlArray() and PIL/numpy instead"
-        )
-
     def getS3Params(self, datasetId: str) -> Any:  # noqa: N802,N803
         """The platform's credential service: not in the kit."""
-        raise NotInKitError(
-            "aiUtils.s3GetImg.getS3Params is not available in the pie-conformance kit: credentials come from "
-            f"the environment it sets ({ACCESS_KEY_VAR}, {SECRET_KEY_VAR})"
-        )
+        raise NotInKitError(_PLATFORM_ONLY["getS3Params"])
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
+        if name in _PLATFORM_ONLY:
+            raise NotInKitError(_PLATFORM_ONLY[name])
         raise NotInKitError(
             f"aiUtils.s3GetImg has no attribute {name!r} in the pie-conformance kit "
-            "(available: path, bucketName, "
-            "s3, getImages, getImgXmlArray, downS3Weight, pullImage, getFileList, getObjectSize)"
+            "(available: path, bucketName, s3, getImages, getImgXmlArray, downS3Weight, pullImage, "
+            "getFileList, getObjectSize)"
         )
 
     # -- helpers ---------------------------------------------------------------------------------
