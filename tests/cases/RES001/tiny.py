@@ -1,0 +1,1 @@
+../_lib/tiny.py
