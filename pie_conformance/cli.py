@@ -71,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _silence_stdout() -> None:
+    # Python would report the broken pipe again when it flushes stdout at exit.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``pie-check``; returns the exit status."""
     parser = build_parser()
@@ -80,6 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         sys.stderr.write(f"pie-check {args.command}: error: {exc}\n")
         return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader went away (e.g. `pie-check rules | head`): stay quiet, as Unix tools do.
+        _silence_stdout()
+        return EXIT_NOT_CONFORMANT
     except KeyboardInterrupt:
         sys.stderr.write("pie-check: interrupted\n")
         return 130

@@ -35,5 +35,12 @@ def emit_report(report: Report, args: argparse.Namespace) -> int:
 
             sys.stdout.write(verdict_line(report) + "\n")
     else:
-        writer(report, sys.stdout, sys.stdout.isatty() and args.format == "text")
+        try:
+            writer(report, sys.stdout, sys.stdout.isatty() and args.format == "text")
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # The reader stopped early (`... | head`); the verdict still decides the exit status.
+            from pie_conformance.cli import _silence_stdout
+
+            _silence_stdout()
     return 0 if report.conformant else 1
