@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import json
 import posixpath
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -35,6 +36,8 @@ TRAINLOG = "output/trainlog.json"
 _PICTURE_MEMO = "out.pictures"
 _COLOUR_MEMO = "out.colours"
 _WEIGHTS_MEMO = "out.weights"
+
+_DIGITS = re.compile(r"\d+")
 
 # Written by Python itself, not by the script's code: never worth a warning.
 _IGNORED_PARTS = frozenset({"__pycache__", ".ipynb_checkpoints"})
@@ -117,6 +120,14 @@ def _stray_outside(ctx: ProgressContext, snapshot_outside: Mapping[str, FileInfo
             continue
         found.append(rel)
     return sorted(found)
+
+
+def _pattern(relpath: str) -> str:
+    """The path with every number replaced, so pred_epoch1.png and pred_epoch2.png count as one kind.
+
+    OUT009 and OUT010 report a kind of file once, where it first appears, not again at every epoch.
+    """
+    return _DIGITS.sub("#", relpath)
 
 
 def _all_paths(ctx: ProgressContext) -> list[str]:
@@ -235,10 +246,10 @@ def weights_changed(ctx: ProgressContext) -> Iterator[Problem]:
         b = _weights_result(ctx, before, prev)
         if not (b.ok and a.digest == b.digest):
             return
-    was = f"epoch {prev.k}" if prev.k is not None else "the previous progress line"
+    # No epoch number in the message: the report merges the same finding over many epochs.
     yield Problem(
         message=f"expected the weights in {rel} to change after an epoch of training, but they hold the "
-        f"same tensors as at {was}",
+        "same tensors as at the previous progress line",
         hint="check that optimizer.step() runs, that the learning rate is not 0, and that the model "
         "saved is the one being trained (not a fresh copy or one loaded from disk)",
         path=rel,
@@ -458,7 +469,6 @@ def pictures_refreshed(ctx: ProgressContext) -> Iterator[Problem]:
     prev = ctx.previous
     if prev is None or (prev.k is not None and prev.k == ctx.snapshot.k):
         return
-    was = f"epoch {prev.k}" if prev.k is not None else "the previous progress line"
     for rel in _required(ctx):
         now, before = ctx.snapshot.files.get(rel), prev.files.get(rel)
         if now is None or before is None or now.digest is None:
@@ -467,7 +477,7 @@ def pictures_refreshed(ctx: ProgressContext) -> Iterator[Problem]:
         if now.digest == before.digest and now.mtime_ns == before.mtime_ns:
             yield Problem(
                 message=f"expected {_name(rel)} to be written again for this epoch, but it is unchanged "
-                f"since {was} (same content, same modification time)",
+                "since the previous progress line (same content, same modification time)",
                 hint="save the epoch's pictures every epoch, before printing the progress line",
                 path=rel,
             )
@@ -475,14 +485,14 @@ def pictures_refreshed(ctx: ProgressContext) -> Iterator[Problem]:
 
 @rule("OUT009")
 def pictures_unexpected(ctx: ProgressContext) -> Iterator[Problem]:
-    """Unexpected files in ``output/picture/`` (each reported when it first appears)."""
+    """Unexpected files in ``output/picture/`` (each name pattern reported when it first appears)."""
     if ctx.task not in REQUIRED_PICTURES:
         return  # without a known task nothing is expected or unexpected
     required = set(_required(ctx))
-    before = set(ctx.previous.files) if ctx.previous is not None else set()
+    before = {_pattern(r) for r in ctx.previous.files} if ctx.previous is not None else set()
     extra = [
         rel for rel in sorted(ctx.snapshot.files)
-        if rel.startswith(PICTURE_DIR) and rel not in required and rel not in before
+        if rel.startswith(PICTURE_DIR) and rel not in required and _pattern(rel) not in before
     ]
     if not extra:
         return
@@ -539,10 +549,10 @@ def files_outside_output(ctx: ProgressContext) -> Iterator[Problem]:
     prev = ctx.previous
     seen_before: set[str] = set()
     if prev is not None:
-        seen_before = set(_stray_outside(ctx, prev.outside))
-        seen_before |= {r for r in prev.files if r.endswith(".th") or _name(r) == "trainlog.json"}
-    new_outside = [r for r in _stray_outside(ctx, ctx.snapshot.outside) if r not in seen_before]
-    new_inside = [r for r in _misplaced_inside(ctx) if r not in seen_before]
+        seen_before = {_pattern(r) for r in _stray_outside(ctx, prev.outside)}
+        seen_before |= {_pattern(r) for r in prev.files if r.endswith(".th") or _name(r) == "trainlog.json"}
+    new_outside = [r for r in _stray_outside(ctx, ctx.snapshot.outside) if _pattern(r) not in seen_before]
+    new_inside = [r for r in _misplaced_inside(ctx) if _pattern(r) not in seen_before]
     for rel in new_inside:
         want = ctx.weights_relpath if rel.endswith(".th") else TRAINLOG
         yield Problem(

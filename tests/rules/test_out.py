@@ -298,7 +298,7 @@ def test_out003_same_bytes_as_previous_epoch(b: Builder, check: Any) -> None:
     found = check("detection", second, first)
     assert rule_ids(found) == ["OUT003"]
     assert found[0].severity.value == "warning"
-    assert "epoch 1" in found[0].message
+    assert "same tensors as at the previous progress line" in found[0].message
 
 
 def test_out003_same_tensors_in_different_bytes(b: Builder, check: Any) -> None:
@@ -507,10 +507,11 @@ def test_out009_unexpected_pictures_reported_when_they_appear(b: Builder, check:
     assert found[0].path == "output/picture/pred_epoch1.png"
     files = conformant("detection", 1)
     files["output/picture/pred_epoch1.png"] = png(photo())
-    files["output/picture/pred_epoch2.png"] = png(photo())
+    files["output/picture/pred_epoch2.png"] = png(photo())  # the same kind of file: not reported again
+    files["output/picture/overlay.png"] = png(photo())
     found = check("detection", b.snapshot(files, k=2), first)
     assert rule_ids(found) == ["OUT009"]
-    assert "pred_epoch2.png" in found[0].message and "pred_epoch1.png" not in found[0].message
+    assert found[0].message.endswith("found 1 other file: overlay.png")
 
 
 def test_out009_segmentation_pictures_in_a_detection_run(b: Builder, check: Any) -> None:
@@ -551,9 +552,18 @@ def test_out010_excludes_downloads_and_python_caches(b: Builder, check: Any) -> 
 def test_out010_reported_once_per_file(b: Builder, check: Any) -> None:
     first = b.snapshot(conformant("detection", 0), k=1, outside={"log.txt": b"1"})
     assert rule_ids(check("detection", first)) == ["OUT010"]
-    second = b.snapshot(conformant("detection", 1), k=2, outside={"log.txt": b"12", "more.txt": b"x"})
+    outside = {"log.txt": b"12", "more.txt": b"x"}
+    second = b.snapshot(conformant("detection", 1), k=2, outside=outside)
     found = check("detection", second, first)
     assert [f.path for f in found] == ["more.txt"]
+
+
+def test_out010_numbered_files_count_as_one_kind(b: Builder, check: Any) -> None:
+    first = b.snapshot(conformant("detection", 0), k=1, outside={"ckpt_1.th": weights()})
+    assert [f.path for f in check("detection", first)] == ["ckpt_1.th"]
+    outside = {"ckpt_1.th": weights(), "ckpt_2.th": weights(2.0)}
+    second = b.snapshot(conformant("detection", 1), k=2, outside=outside)
+    assert check("detection", second, first) == []
 
 
 def test_all_out_rules_are_registered_with_catalogue_severity() -> None:

@@ -14,12 +14,12 @@ CASES = Path(__file__).resolve().parents[1] / "cases"
 EXPECTED = {
     "OUT001": ("detection", "found no weights file at all", "torch.save(model.state_dict()"),
     "OUT002": ("detection", "pickled torch.nn.modules.linear.Linear", "model.state_dict()"),
-    "OUT003": ("detection", "same tensors as at epoch 1", "optimizer.step()"),
+    "OUT003": ("detection", "same tensors as at the previous progress line", "optimizer.step()"),
     "OUT004": ("segmentation", "output/picture/label.png", "image.png, label.png, pred.png"),
     "OUT005": ("detection", "JPEG data, not a PNG", "format='PNG'"),
     "OUT006": ("segmentation", "pred.png 32x32", "NEAREST"),
     "OUT007": ("segmentation", "other colours", "NEAREST"),
-    "OUT008": ("detection", "unchanged since epoch 1", "every epoch"),
+    "OUT008": ("detection", "unchanged since the previous progress line", "every epoch"),
     "OUT009": ("detection", "pred_epoch1.png", "per-epoch pictures"),
     "OUT010": ("detection", "outputyolo.th", "'/' is missing"),
 }
