@@ -45,6 +45,7 @@ def run_script(s3_server: MockS3Server, datasets: dict[str, Dataset], tmp_path: 
         env: Mapping[str, str] | None = None,
         endpoint: str | None = None,
         timeout: float = 120,
+        stdin: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         registry = registry_for(*datasets.values())
         dataset_id = datasets[dataset].dataset_id if dataset else None
@@ -64,6 +65,7 @@ def run_script(s3_server: MockS3Server, datasets: dict[str, Dataset], tmp_path: 
             [sys.executable, "script.py"],
             cwd=tmp_path,
             env=child_env,
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=timeout,  # a guard against a hang, not a speed check
