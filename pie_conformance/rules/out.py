@@ -76,11 +76,11 @@ def _picture(ctx: ProgressContext, info: FileInfo) -> PictureInfo:
         result: PictureInfo = memo[info.digest]
         return result
     path = ctx.snapshot.path(info.relpath)
-    if info.digest is None and info.size > 0 and not path.is_file():
-        # The snapshot did not copy it: too large to hash or not a regular file.
+    if info.digest is None and not path.is_file():
+        # The snapshot did not copy it: a fifo, socket or device, or too large to copy.
         return PictureInfo(
             ok=False,
-            problem=f"could not be read ({info.size:,} bytes; over the snapshot limit or not a regular file)",
+            problem=f"is not a regular file of a readable size ({info.size:,} bytes)",
             hint="write a normal PNG file of the training tile's size",
         )
     result = inspect_picture(path)

@@ -403,6 +403,18 @@ def test_out005_symlinked_picture(b: Builder, check: Any) -> None:
     assert "symbolic link to /etc/hostname" in found[0].message
 
 
+def test_out005_special_file_that_the_snapshot_did_not_copy(b: Builder, check: Any) -> None:
+    snap = b.snapshot(conformant("detection"))
+    rel = "output/picture/pred.png"
+    snap.path(rel).unlink()
+    files = dict(snap.files)
+    files[rel] = FileInfo(rel, 0, 5, None)  # what the harness records for a fifo: no copy, no digest
+    fifo = Snapshot(index=1, k=1, n=3, line=1, elapsed=1.0, root=snap.root, files=files)
+    found = check("detection", fifo)
+    assert rule_ids(found) == ["OUT005"]
+    assert "not a regular file" in found[0].message
+
+
 # -- OUT006 -----------------------------------------------------------------------------------------
 
 
