@@ -95,8 +95,8 @@ def labels(
     count = len(names) + with_background
     # Unusual but valid pixel values and colours: anything 0-255, unique values, distinct colours.
     # Edge values (255, as in the guide's road example; 1; 128) come up often, not by luck.
-    value = st.one_of(st.sampled_from([255, 1, 128]), st.integers(1, 255))
-    values = draw(st.lists(value, min_size=len(names), max_size=len(names), unique=True))
+    pixel = st.one_of(st.sampled_from([255, 1, 128]), st.integers(1, 255))
+    values = draw(st.lists(pixel, min_size=len(names), max_size=len(names), unique=True))
     colors = draw(
         st.lists(st.tuples(*[st.integers(0, 255)] * 3), min_size=count, max_size=count, unique=True)
     )
