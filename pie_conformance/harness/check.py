@@ -193,6 +193,8 @@ class _Check:
         self.keep = keep
         self.on_progress = on_progress
         self.inspector: Any = None
+        #: Seconds spent per phase, summed over runs (reported as the report's timings).
+        self.phases: dict[str, float] = {"prepare": 0.0, "script": 0.0, "frozen": 0.0, "after_exit": 0.0}
 
     # -- one run -----------------------------------------------------------------------------------
     def _prepare_folder(self, name: str, traincfg: Mapping[str, Any]) -> tuple[Path, Path]:
@@ -241,6 +243,7 @@ class _Check:
             checkpoint_change: str | None = None) -> _Outcome:
         """One script run. ``mode``: full (snapshots and every rule), partial (ends at the first progress
         line), buffering (without PYTHONUNBUFFERED, only the arrival times of progress lines count)."""
+        t_prepare = time.monotonic()
         run_dir, work = self._prepare_folder(name, traincfg)
         probe = run_dir / "probe.json"
         aiutils = self.aiutils_env()
@@ -263,13 +266,17 @@ class _Check:
             window = (start_local - timedelta(seconds=1), start_local + timedelta(seconds=self.timeout + 60))
             checks = _ProgressChecks(name, self.task, traincfg, cache, self.served_digests, self.keep, window)
 
+        holds: dict[int, float] = {}  # seconds spent on each progress line's snapshot (kept in run.json)
+
         def at_progress(pl: ProgressLine, index: int) -> None:
             if checks is not None:
+                t_hold = time.monotonic()
                 snap = take_snapshot(
                     work, snaps_dir / f"{index:04d}", index=index, k=pl.k, n=pl.n, line=pl.line,
                     elapsed=time.monotonic() - t0, before=before, known_outside=known_outside,
                 )
                 checks.queue.put(snap)
+                holds[index] = time.monotonic() - t_hold
             if self.on_progress is not None and pl.k is not None and pl.n is not None:
                 self.on_progress(name, pl.k, pl.n)
 
@@ -279,7 +286,11 @@ class _Check:
             timeout=self.timeout, freeze=mode == "full",
             stop_after_progress=1 if mode == "partial" else None,
         )
+        self.phases["prepare"] += time.monotonic() - t_prepare
         result = run_process(spec, at_progress)
+        t_exit = time.monotonic()
+        self.phases["script"] += result.script_time
+        self.phases["frozen"] += result.frozen_time
         findings: list[Finding] = []
         if checks is not None:
             completed = result.returncode == 0 and not result.timed_out
@@ -305,6 +316,11 @@ class _Check:
             }, probe=probe_data, resume_key=resume_key, checkpoint_change=checkpoint_change,
         )
         last = checks.last if checks is not None else None
+        self.phases["after_exit"] += time.monotonic() - t_exit
+        if self.keep:
+            from pie_conformance.harness._keep import write_run_file
+
+            write_run_file(run_dir, result, mode=mode, holds=holds)
         return _Outcome(record, result, findings, last, run_dir)
 
     # -- S3 ----------------------------------------------------------------------------------------
@@ -324,7 +340,7 @@ class _Check:
 
         starter = threading.Thread(target=start, daemon=True)
         starter.start()
-        stack.callback(server.stop)
+        stack.callback(_in_background, server.stop)
         self.ds = generate(DatasetSpec(self.task, train_images=images, valid_images=max(1, images // 2),
                                        size=size, seed=0))
         starter.join()
@@ -449,8 +465,9 @@ def check_script(
             from pie_conformance.harness.weights import start_inspector
 
             check.inspector = start_inspector()
-            stack.callback(check.inspector.close)
+            stack.callback(_in_background, check.inspector.close)
         check.start_s3(stack, images, size)
+        setup = time.monotonic() - t_start
         base_cfg = dict(check.ds.traincfg(epochs=epochs))
         base_cfg.update(gpu_num=gpu_num, auto_termination=0, resume_path="")
         model_name = str(base_cfg.get("model_name", "model"))
@@ -522,10 +539,26 @@ def check_script(
                 shutil.rmtree(out.run_dir, ignore_errors=True)
 
     total = time.monotonic() - t_start
-    return Report(
+    report = Report(
         kind="run", subject=str(script), findings=tuple(findings), task=task, scenarios=tuple(results),
-        timings={"total": round(total, 3), "script": round(script_time, 3)},
+        timings={"total": round(total, 3), "script": round(script_time, 3), "setup": round(setup, 3),
+                 **{k: round(v, 3) for k, v in check.phases.items() if k != "script"}},
     )
+    if keep is not None:
+        # pie-check report reads these back (the HTML report of a kept folder).
+        from pie_conformance.harness._keep import write_report_files
+
+        write_report_files(root, report, getattr(check, "ds", None))
+    return report
+
+
+def _in_background(stop: Callable[[], None]) -> None:
+    """Stop a helper process without waiting for it: the report does not depend on its last breath.
+
+    The mock S3 and the weights helper both leave on their own when their stdin closes, so even if this
+    process exits first they do not outlive it.
+    """
+    threading.Thread(target=stop, name="pie-check-stop", daemon=True).start()
 
 
 def _final_weights(snap: Snapshot | None, model_name: str) -> bytes | None:
