@@ -20,7 +20,10 @@ CASES = Path(__file__).resolve().parents[1] / "cases"
         (["run", str(CASES / "determinism"), "--task", "segmentation", "--size", "8x8"], "16 to 8192"),
         (["run", str(CASES / "determinism"), "--task", "segmentation", "--epochs", "0"], "at least 1"),
         (["run", str(CASES / "determinism"), "--task", "segmentation", "--timeout", "-1"], "positive"),
-        (["run", str(CASES / "determinism"), "--task", "segmentation", "--scenario", "nightly"], "invalid choice"),
+        (
+            ["run", str(CASES / "determinism"), "--task", "segmentation", "--scenario", "nightly"],
+            "invalid choice",
+        ),
         (["run", str(CASES / "determinism"), "--task", "classification"], "invalid choice"),
         (["run", str(CASES / "determinism")], "--task"),
     ],
@@ -35,7 +38,9 @@ def test_usage_errors_exit_2(argv: list[str], in_error: str, capsys: pytest.Capt
 
 
 def test_python_that_does_not_exist(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    status = main(["run", str(CASES / "determinism"), "--task", "detection", "--python", str(tmp_path / "py")])
+    status = main(
+        ["run", str(CASES / "determinism"), "--task", "detection", "--python", str(tmp_path / "py")]
+    )
     assert status == 2
     assert "no such interpreter" in capsys.readouterr().err
 
@@ -43,8 +48,22 @@ def test_python_that_does_not_exist(tmp_path: Path, capsys: pytest.CaptureFixtur
 @pytest.mark.slow
 def test_json_report_and_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "report.json"
-    status = main(["run", str(CASES / "determinism"), "--task", "detection", "--scenario", "baseline",
-                   "--epochs", "3", "--format", "json", "--output", str(out)])
+    status = main(
+        [
+            "run",
+            str(CASES / "determinism"),
+            "--task",
+            "detection",
+            "--scenario",
+            "baseline",
+            "--epochs",
+            "3",
+            "--format",
+            "json",
+            "--output",
+            str(out),
+        ]
+    )
     assert status == 1
     assert capsys.readouterr().out.startswith("NOT CONFORMANT: script ")
     doc = json.loads(out.read_text(encoding="utf-8"))
@@ -59,7 +78,9 @@ def test_json_report_and_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 @pytest.mark.slow
 def test_text_report_of_a_conformant_script(capsys: pytest.CaptureFixture[str]) -> None:
-    status = main(["run", str(CASES / "conformant" / "detection"), "--task", "detection", "--scenario", "baseline"])
+    status = main(
+        ["run", str(CASES / "conformant" / "detection"), "--task", "detection", "--scenario", "baseline"]
+    )
     out = capsys.readouterr().out
     assert status == 0, out
     assert out.startswith("CONFORMANT: script ") and "0 errors, 0 warnings" in out

@@ -62,7 +62,9 @@ def test_same_findings_ten_runs_in_a_row() -> None:
     # The script rewrites its trainlog right after each progress line; the kit must see it as it was.
     seen = set()
     for _ in range(10):
-        report = check_script(CASES / "determinism", task="detection", epochs=5, scenarios=["baseline"], timeout=60)
+        report = check_script(
+            CASES / "determinism", task="detection", epochs=5, scenarios=["baseline"], timeout=60
+        )
         seen.add(tuple((f.rule, f.scenario, f.epoch, f.path, f.message, f.hint) for f in report.findings))
     assert len(seen) == 1
     (findings,) = seen
@@ -85,7 +87,9 @@ def test_flooded_stdout_is_capped_and_still_parsed(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_keep_leaves_run_folders_and_snapshots(tmp_path: Path) -> None:
     keep = tmp_path / "kept"
-    report = check_script(CASES / "determinism", task="detection", scenarios=["baseline"], keep=keep, timeout=60)
+    report = check_script(
+        CASES / "determinism", task="detection", scenarios=["baseline"], keep=keep, timeout=60
+    )
     run = Path(report.scenarios[0].details["run_folder"])
     assert run == keep.resolve() / "baseline"
     assert (run / "work" / "traincfg.json").is_file()

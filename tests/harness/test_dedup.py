@@ -21,7 +21,12 @@ def test_scattered_epochs_are_listed() -> None:
 
 
 def test_different_messages_rules_or_scenarios_stay_apart() -> None:
-    found = [f(1, "a"), f(2, "b"), f(1, rule="LOG001"), Finding("OUT001", Severity.ERROR, "missing", "resume", 1)]
+    found = [
+        f(1, "a"),
+        f(2, "b"),
+        f(1, rule="LOG001"),
+        Finding("OUT001", Severity.ERROR, "missing", "resume", 1),
+    ]
     assert merge_repeats(found) == found
 
 

@@ -20,14 +20,18 @@ def _spec(tmp_path: Path, code: str, **kw: object) -> ProcessSpec:
 
 
 def test_progress_lines_freeze_the_process(tmp_path: Path) -> None:
-    spec = _spec(tmp_path, """
+    spec = _spec(
+        tmp_path,
+        """
         import json, os
         open("pid", "w").write(str(os.getpid()))
         n = json.loads(input())["epochs"]
         for k in range(1, n + 1):
             print("noise")
             print(f"[Process: {k}/{n}]")
-    """, stdin=b'{"epochs": 3}\n')
+    """,
+        stdin=b'{"epochs": 3}\n',
+    )
     seen = []
 
     def at(pl, index):  # noqa: ANN001
@@ -44,14 +48,17 @@ def test_progress_lines_freeze_the_process(tmp_path: Path) -> None:
 
 
 def test_stdout_is_capped_but_every_line_is_parsed(tmp_path: Path) -> None:
-    spec = _spec(tmp_path, """
+    spec = _spec(
+        tmp_path,
+        """
         import sys
         for i in range(20000):
             sys.stdout.write("x" * 50 + "\\n")
         print("[Process: 1/1]")
         sys.stdout.write("y" * 300000)
         sys.stdout.write("\\n[process: 1/1]")
-    """)
+    """,
+    )
     result = run_process(spec)
     assert result.returncode == 0
     assert [p.line for p in result.progress] == [20001]
@@ -63,13 +70,17 @@ def test_stdout_is_capped_but_every_line_is_parsed(tmp_path: Path) -> None:
 
 def test_timeout_kills_the_group_and_grandchildren(tmp_path: Path) -> None:
     marker = tmp_path / "grandchild.pid"
-    spec = _spec(tmp_path, f"""
+    spec = _spec(
+        tmp_path,
+        f"""
         import subprocess, sys, time
         p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
         open({str(marker)!r}, "w").write(str(p.pid))
         print("[Process: 1/2]", flush=True)
         time.sleep(60)
-    """, timeout=3.0)
+    """,
+        timeout=3.0,
+    )
     t = time.monotonic()
     result = run_process(spec)
     assert time.monotonic() - t < 15
@@ -84,11 +95,14 @@ def test_timeout_kills_the_group_and_grandchildren(tmp_path: Path) -> None:
 
 
 def test_background_child_holding_stdout_does_not_hang_the_run(tmp_path: Path) -> None:
-    spec = _spec(tmp_path, """
+    spec = _spec(
+        tmp_path,
+        """
         import os, subprocess, sys
         subprocess.Popen([sys.executable, "-c", "import os, time; os.setsid(); time.sleep(60)"])
         print("[Process: 1/1]")
-    """)
+    """,
+    )
     t = time.monotonic()
     result = run_process(spec)
     assert time.monotonic() - t < 10
@@ -96,7 +110,9 @@ def test_background_child_holding_stdout_does_not_hang_the_run(tmp_path: Path) -
 
 
 def test_stdin_gets_one_line_then_eof(tmp_path: Path) -> None:
-    spec = _spec(tmp_path, """
+    spec = _spec(
+        tmp_path,
+        """
         import sys
         first = input()
         try:
@@ -104,18 +120,24 @@ def test_stdin_gets_one_line_then_eof(tmp_path: Path) -> None:
         except EOFError:
             sys.stderr.write("EOF after " + first + "\\n")
             sys.exit(3)
-    """, stdin=b'{"a": 1}\n')
+    """,
+        stdin=b'{"a": 1}\n',
+    )
     result = run_process(spec)
     assert result.returncode == 3
     assert result.stderr_text() == 'EOF after {"a": 1}'
 
 
 def test_stop_after_progress_ends_the_run(tmp_path: Path) -> None:
-    spec = _spec(tmp_path, """
+    spec = _spec(
+        tmp_path,
+        """
         import time
         print("[Process: 1/5]", flush=True)
         time.sleep(30)
-    """, stop_after_progress=1)
+    """,
+        stop_after_progress=1,
+    )
     result = run_process(spec)
     assert result.stopped_by_kit and not result.timed_out
     assert result.wall_time < 10
@@ -130,7 +152,9 @@ def test_missing_interpreter_is_a_start_error(tmp_path: Path) -> None:
 def test_probe_pauses_the_script_until_the_snapshot_is_taken(tmp_path: Path) -> None:
     from pie_conformance.harness.check import _PROBE_DIR
 
-    spec = _spec(tmp_path, """
+    spec = _spec(
+        tmp_path,
+        """
         import sys
         for k in range(1, 31):
             print(f"[Process: {k}/30]")
@@ -140,7 +164,8 @@ def test_probe_pauses_the_script_until_the_snapshot_is_taken(tmp_path: Path) -> 
         sys.stdout.write("30]\\r\\n")
         print("[process: 33/30]")
         open("state", "w").write("end")
-    """)
+    """,
+    )
     env = dict(ENV, PYTHONPATH=str(_PROBE_DIR))
     spec = ProcessSpec(spec.argv, spec.cwd, env, timeout=20.0)
     seen = []

@@ -81,7 +81,9 @@ def test_prg003_leaves_repeats_to_prg005() -> None:
 
 def test_prg004_counts() -> None:
     assert [r for r, _ in ids(PRG, record(progress=lines(1)))] == ["PRG004"]
-    assert [r for r, _ in ids(["PRG004"], record(traincfg={"epochs": 1}, progress=lines(1, 2, n=1)))] == ["PRG004"]
+    assert [r for r, _ in ids(["PRG004"], record(traincfg={"epochs": 1}, progress=lines(1, 2, n=1)))] == [
+        "PRG004"
+    ]
     early = {"epochs": 3, "auto_termination": 1}
     assert ids(["PRG004"], record(traincfg=early, progress=lines(1, 2, n=3))) == []
 
@@ -95,7 +97,9 @@ def test_prg005_reports_each_repeated_k() -> None:
 
 
 def _probe(arrivals: tuple[float, ...], ref: tuple[float, ...]) -> BufferingProbe:
-    return BufferingProbe(arrivals=arrivals, eof=arrivals[-1] + 0.5, reference_arrivals=ref, reference_eof=ref[-1] + 1)
+    return BufferingProbe(
+        arrivals=arrivals, eof=arrivals[-1] + 0.5, reference_arrivals=ref, reference_eof=ref[-1] + 1
+    )
 
 
 def test_prg006_burst_at_exit() -> None:

@@ -12,7 +12,12 @@ from pie_conformance.harness.context import S3Call
 RES = ["RES001", "RES002", "RES003"]
 CASES = Path(__file__).resolve().parents[1] / "cases"
 KEY = "devel/kit/model/u1/m.th"
-CFG = {"epochs": 2, "auto_termination": 0, "model_name": "m", "resume_path": f"s3://{BUCKET}/devel/kit/model/u1/"}
+CFG = {
+    "epochs": 2,
+    "auto_termination": 0,
+    "model_name": "m",
+    "resume_path": f"s3://{BUCKET}/devel/kit/model/u1/",
+}
 
 
 def test_baseline_is_not_judged() -> None:
@@ -28,23 +33,37 @@ def test_res001_request_for_the_weights() -> None:
 
 
 def test_res002_summarises_the_resumed_run() -> None:
-    rec = record(scenario="resume", traincfg=CFG, resume_key=KEY, calls=(S3Call("GET", BUCKET, KEY),),
-                 scenario_errors=("RUN001", "OUT001", "OUT001"))
+    rec = record(
+        scenario="resume",
+        traincfg=CFG,
+        resume_key=KEY,
+        calls=(S3Call("GET", BUCKET, KEY),),
+        scenario_errors=("RUN001", "OUT001", "OUT001"),
+    )
     ((rule, message),) = ids(RES, rec)
     assert rule == "RES002" and "got 3 errors (OUT001, RUN001;" in message
 
 
 def test_res003_the_partial_run_must_reach_a_progress_line() -> None:
-    ok = record(scenario="resume-partial", traincfg=CFG, progress=lines(1), returncode=-9, stopped_by_kit=True)
+    ok = record(
+        scenario="resume-partial", traincfg=CFG, progress=lines(1), returncode=-9, stopped_by_kit=True
+    )
     assert ids(RES, ok) == []
-    crashed = record(scenario="resume-partial", traincfg=CFG, progress=(), returncode=1,
-                     checkpoint_change="tensor 'w' has shape [3] instead of [2]",
-                     stderr_tail="RuntimeError: size mismatch for w")
+    crashed = record(
+        scenario="resume-partial",
+        traincfg=CFG,
+        progress=(),
+        returncode=1,
+        checkpoint_change="tensor 'w' has shape [3] instead of [2]",
+        stderr_tail="RuntimeError: size mismatch for w",
+    )
     ((rule, message),) = ids(RES, crashed)
     assert rule == "RES003"
-    assert message == ("expected the run to start from a checkpoint that only partly matches the model "
-                       "(tensor 'w' has shape [3] instead of [2]), it exited with status 1 before its first "
-                       "progress line: RuntimeError: size mismatch for w")
+    assert message == (
+        "expected the run to start from a checkpoint that only partly matches the model "
+        "(tensor 'w' has shape [3] instead of [2]), it exited with status 1 before its first "
+        "progress line: RuntimeError: size mismatch for w"
+    )
     slow = record(scenario="resume-partial", traincfg=CFG, progress=(), returncode=-9, timed_out=True)
     assert "did not reach its first progress line in time" in ids(RES, slow)[0][1]
 

@@ -36,15 +36,22 @@ def test_run001_signal_and_start_error() -> None:
 
 def test_run002_is_the_only_finding_of_a_timeout() -> None:
     found = ids(RUN, record(timed_out=True, returncode=-9, progress=lines(1), timeout=5))
-    assert found == [("RUN002", "expected the run to finish within 5 s, it was still running after epoch 1 of 2 "
-                                "and was killed (with everything it started)")]
+    assert found == [
+        (
+            "RUN002",
+            "expected the run to finish within 5 s, it was still running after epoch 1 of 2 "
+            "and was killed (with everything it started)",
+        )
+    ]
 
 
 def test_run004_writes_and_changed_contents() -> None:
     put = S3Call("PUT", BUCKET, PREFIX + "train/images/x.png")
     other = S3Call("PUT", BUCKET, "devel/kit/model/x.th")  # not the dataset
     found = ids(["RUN004"], record(calls=reads("train/", "valid/") + (put, other)))
-    assert found == [("RUN004", f"expected the dataset to be read only, got a PUT of s3://{BUCKET}/{put.key}")]
+    assert found == [
+        ("RUN004", f"expected the dataset to be read only, got a PUT of s3://{BUCKET}/{put.key}")
+    ]
     found = ids(["RUN004"], record(dataset_after={"a": "2"}))
     assert [r for r, _ in found] == ["RUN004"]
     deletes = tuple(S3Call("DELETE", BUCKET, f"{PREFIX}train/{i}") for i in range(12))
