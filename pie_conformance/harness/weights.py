@@ -60,7 +60,7 @@ class WeightsResult:
     error: str | None = None
     tensors: int = 0
     digest: str | None = None  # sha256 over every tensor's name, dtype, shape and bytes (ok only)
-    found: str | None = None  # what the file holds when invalid, e.g. "torch.nn.modules.linear.Linear"
+    found: str | None = None  # what the file holds when invalid, e.g. "pickled torch.nn.Linear"
 
     @property
     def ok(self) -> bool:
@@ -305,7 +305,7 @@ def _judge(torch: Any, path: str) -> dict[str, Any]:
             return {
                 "status": "invalid",
                 "error": f"torch.load(weights_only=True) refused it: it holds a pickled {glob.group(1)}",
-                "found": glob.group(1),
+                "found": f"pickled {glob.group(1)}",
             }
         first = text.strip().splitlines()[0][:200] if text.strip() else ""
         detail = f"{type(exc).__name__}: {first}" if first else type(exc).__name__

@@ -147,9 +147,9 @@ def weights_exist(ctx: ProgressContext) -> Iterator[Problem]:
     elsewhere = [p for p in _all_paths(ctx) if p.endswith(".th") and p != want]
     if elsewhere:
         found = f"found {_listing(elsewhere)} instead"
-        hint = _weights_slip_hint(ctx, elsewhere[0]) or (
-            f"write the weights to exactly {want} (model_name is {ctx.model_name!r})"
-        )
+        slips = [h for h in (_weights_slip_hint(ctx, p) for p in elsewhere) if h]
+        exact = f"write the weights to exactly {want} (model_name is {ctx.model_name!r})"
+        hint = slips[0] if slips else exact
     else:
         found = "found no weights file at all"
         hint = f"save the weights every epoch before printing the progress line, e.g. {_SAVE_CALL}"
@@ -208,7 +208,7 @@ def weights_load(ctx: ProgressContext) -> Iterator[Problem]:
         )
         return
     found = result.found or ""
-    if "." in found:  # weights_only refused a dotted global: a pickled class instance (usually the model)
+    if found.startswith("pickled "):  # weights_only refused a class: usually the whole model
         hint = f"{_SAVE_WEIGHTS_HINT}; a pickled model cannot be loaded with weights_only=True"
     elif found == "a checkpoint dict":
         hint = (

@@ -74,7 +74,7 @@ def test_digest_is_by_tensor_content_not_file_bytes(inspector: WeightsInspector,
 def test_whole_pickled_module_is_refused_and_named(inspector: WeightsInspector, files: Files) -> None:
     r = inspector.inspect(files["module"])
     assert r.status == "invalid"
-    assert r.found == "torch.nn.modules.linear.Linear"
+    assert r.found == "pickled torch.nn.modules.linear.Linear"
     assert "weights_only=True" in (r.error or "")
 
 

@@ -205,6 +205,14 @@ def test_out001_hint_points_at_the_guide_slip(b: Builder, check: Any) -> None:
         assert "'/' is missing" in (f.hint or "") and f"output/files/{MODEL}.th" in (f.hint or "")
 
 
+def test_out001_hint_prefers_a_known_slip(b: Builder, check: Any) -> None:
+    files = conformant("detection")
+    del files[f"output/files/{MODEL}.th"]
+    snap = b.snapshot(files, outside={f"aaa/{MODEL}_old.th": weights(), f"output{MODEL}.th": weights()})
+    found = check("detection", snap, ids=["OUT001"])
+    assert "'/' is missing" in (found[0].hint or "")
+
+
 def test_out001_wrong_file_name(b: Builder, check: Any) -> None:
     files = conformant("detection")
     files["output/files/model_final.th"] = files.pop(f"output/files/{MODEL}.th")
@@ -232,8 +240,9 @@ def _torch_bytes(obj: Any) -> bytes:
         (lambda: b"\x00garbage bytes, not a torch file", "cannot read it", "torch.save"),
         (lambda: b"", "empty", "torch.save"),
         (lambda: _torch_bytes([torch.zeros(1)]), "loads as list", "state_dict()"),
+        (lambda: _torch_bytes(torch.zeros(3)), "loads as torch.Tensor", "state_dict()"),
     ],
-    ids=["whole-module", "non-tensors", "checkpoint", "garbage", "empty", "list"],
+    ids=["whole-module", "non-tensors", "checkpoint", "garbage", "empty", "list", "bare-tensor"],
 )
 def test_out002_refuses_what_is_not_a_state_dict(
     content: Any, in_message: str, in_hint: str, b: Builder, check: Any
