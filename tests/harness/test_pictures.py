@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from pie_conformance.harness.pictures import (
@@ -193,3 +195,16 @@ def test_rgba_alpha_is_dropped(tmp_path: Path) -> None:
     p = tmp_path / "pred.png"
     Image.fromarray(a, mode="RGBA").save(p)
     assert read_rgb(p)[0, 0].tolist() == [255, 0, 0]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=600), keep_header=st.booleans())
+def test_arbitrary_bytes_never_raise(tmp_path: Path, data: bytes, keep_header: bool) -> None:
+    # Half the inputs start like a real PNG, so the fuzzing reaches the chunk and pixel decoding.
+    head = _png(np.zeros((4, 4, 3), dtype=np.uint8))[:33] if keep_header else b""
+    p = tmp_path / "pred.png"
+    p.write_bytes(head + data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        info = inspect_picture(p)
+    assert info.ok or (info.problem and info.hint)
