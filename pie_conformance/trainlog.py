@@ -34,7 +34,7 @@ from pie_conformance.rules.log import (
 )
 from pie_conformance.traincfg import TrainCfg
 
-__all__ = ["TrainlogChecker", "parse_trainlog"]
+__all__ = ["TrainlogChecker", "parse_trainlog", "with_scenario"]
 
 _WS = re.compile(r"[ \t\n\r]*")
 
@@ -228,7 +228,12 @@ class TrainlogChecker:
     def check(
         self, raw: bytes | None, *, progress_k: int | None = None, final: bool = False
     ) -> list[Finding]:
-        """All findings on this snapshot of the file (``raw=None``: the file is missing, LOG001)."""
+        """All findings on this snapshot of the file (``raw=None``: the file is missing, LOG001).
+
+        ``progress_k``: the highest k announced so far; the log must hold at least k entries (exactly k with
+        ``final``: entries beyond k in a mid-run snapshot are the next epochs, written before it was taken).
+        ``final``: the run has ended, so ``end_time`` must be set.
+        """
         if raw is None:
             return self._findings(LogFile(missing=True, path=self.path))
         raw = bytes(raw)

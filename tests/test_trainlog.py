@@ -122,6 +122,15 @@ def test_progress_k_must_equal_the_number_of_entries() -> None:
     assert checker.check(_raw(_log_after(3)), progress_k=3) == []
 
 
+def test_entries_ahead_of_the_progress_line_are_allowed_until_the_end() -> None:
+    # The script keeps running until the harness reads its line: the snapshot may hold the next epoch.
+    checker = TrainlogChecker(CFG)
+    assert checker.check(_raw(_log_after(3)), progress_k=2) == []
+    done = _log_after(3, end_time="2021-05-14 10:51:20")
+    (finding,) = checker.check(_raw(done), progress_k=2, final=True)
+    assert finding.rule == "LOG006" and "needs its [Process: k/N]" in (finding.hint or "")
+
+
 def test_create_time_never_changes() -> None:
     checker = TrainlogChecker(CFG)
     assert checker.check(_raw(_log_after(1)), progress_k=1) == []
