@@ -56,11 +56,11 @@ def ground(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     mix = np.zeros((height, width), np.float32)
     for cells, amp in ((3, 0.6), (7, 0.3), (17, 0.1)):
         mix += amp * _upsample(rng.random((cells, cells), dtype=np.float32), width, height)
-    detail = rng.normal(0.0, 1.0, (height, width)).astype(np.float32)
+    detail = rng.standard_normal((height, width), dtype=np.float32)
     vegetation = np.array([72, 98, 58], np.float32)
     soil = np.array([146, 126, 94], np.float32)
     rgb = vegetation + (soil - vegetation) * mix[..., None]
-    rgb += 9.0 * detail[..., None] + 4.0 * rng.normal(0.0, 1.0, (height, width, 3)).astype(np.float32)
+    rgb += 9.0 * detail[..., None] + 4.0 * rng.standard_normal((height, width, 3), dtype=np.float32)
     return rgb
 
 
@@ -165,7 +165,7 @@ def paint(rgb: np.ndarray, obj: Drawn, rng: np.random.Generator) -> None:
     """Paint an object's colour, with a little texture, into ``rgb`` in place."""
     count = int(obj.mask.sum())
     if count:
-        texture = rng.normal(0.0, 5.0, (count, 3)).astype(np.float32)
+        texture = 5.0 * rng.standard_normal((count, 3), dtype=np.float32)
         rgb[obj.mask] = np.asarray(obj.colour, np.float32) + texture
 
 
