@@ -211,3 +211,22 @@ def test_a_run_checked_step_by_step_equals_each_snapshot_afresh(pair: tuple, dat
         fresh = TrainlogChecker(cfg)
         fresh.first_create_time = checker.first_create_time
         assert checker.check(raw, progress_k=k) == fresh.check(raw, progress_k=k)
+
+
+_json_chars = st.sampled_from(
+    list('{}[],:" \n\t0123456789.eE-+truefalsnNaIiy\\u') + ['"epochs"', '"a"', "[]", "{}", "\ufeff"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_json_chars, max_size=30).map("".join))
+def test_parse_trainlog_accepts_exactly_strict_json(text: str) -> None:
+    from pie_conformance._jsonio import StrictJSONError, strict_loads
+
+    try:
+        expected = strict_loads(text)
+    except StrictJSONError:
+        with pytest.raises(ValueError):
+            parse_trainlog(text.encode())
+    else:
+        assert parse_trainlog(text.encode()) == expected
