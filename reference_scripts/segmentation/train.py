@@ -279,8 +279,10 @@ def worker(rank: int, cfg: config.Config, basedir: str, devices: Devices, train_
         torch.backends.cudnn.benchmark = True
     else:
         device = torch.device("cpu")
-        # Ranks on one CPU share its cores; oversubscribing threads slows every rank down.
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+        if world > 1:
+            # Ranks on one CPU share its cores (torch's default respects OMP_NUM_THREADS and the CPU count);
+            # each rank taking all of them would oversubscribe and slow every rank down.
+            torch.set_num_threads(max(1, torch.get_num_threads() // world))
     torch.manual_seed(SEED)
 
     net = model_lib.build_model(cfg.num_classes)
