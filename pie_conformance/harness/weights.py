@@ -131,13 +131,13 @@ class WeightsInspector:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        if kill:  # a hung helper would never read the end of its input
+        if kill or not self._ready:
+            # A hung helper would never read the end of its input, and one still importing torch would
+            # read it only after the import: the end of a short run must not wait for either.
             proc.kill()
-        try:
+        with contextlib.suppress(OSError):
             if proc.stdin is not None:
                 proc.stdin.close()
-        except OSError:
-            pass
         try:
             proc.wait(timeout=1.0)
         except subprocess.TimeoutExpired:
