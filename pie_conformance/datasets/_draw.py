@@ -48,7 +48,8 @@ def shape_for(name: str, index: int) -> str:
 
 def _upsample(small: np.ndarray, width: int, height: int) -> np.ndarray:
     # Pillow's bilinear resize of a float image is far faster than interpolating in numpy.
-    return np.asarray(Image.fromarray(small.astype(np.float32)).resize((width, height), Image.BILINEAR))
+    image = Image.fromarray(small.astype(np.float32))
+    return np.asarray(image.resize((width, height), Image.Resampling.BILINEAR))
 
 
 def ground(rng: np.random.Generator, width: int, height: int) -> np.ndarray:

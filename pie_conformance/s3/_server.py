@@ -204,6 +204,8 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "pie-mock-s3"
     app: RecordingApp
+    server_name = "127.0.0.1"
+    server_port = "0"
 
     def setup(self) -> None:
         super().setup()
@@ -245,8 +247,8 @@ class _Handler(BaseHTTPRequestHandler):
             "QUERY_STRING": query,
             "RAW_URI": self.path,
             "REQUEST_URI": self.path,
-            "SERVER_NAME": self.server.server_address[0],
-            "SERVER_PORT": str(self.server.server_address[1]),
+            "SERVER_NAME": self.server_name,
+            "SERVER_PORT": self.server_port,
             "SERVER_PROTOCOL": self.request_version,
             "REMOTE_ADDR": self.client_address[0],
             "CONTENT_LENGTH": str(len(body)),
@@ -322,10 +324,16 @@ class _ThreadingServer(ThreadingHTTPServer):
 
 def make_http_server(app: RecordingApp, host: str, port: int) -> ThreadingHTTPServer:
     """A threaded HTTP/1.1 server that keeps connections alive and hands every request to ``app``."""
-    handler = type("Handler", (_Handler,), {"app": app})
+
+    class Handler(_Handler):
+        pass
+
+    Handler.app = app
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     server_class = type("Server", (_ThreadingServer,), {"address_family": family})
-    return server_class((host, port), handler)
+    server = server_class((host, port), Handler)
+    Handler.server_name, Handler.server_port = host, str(server.server_address[1])
+    return server
 
 
 def main(argv: list[str] | None = None) -> int:
