@@ -409,7 +409,7 @@ def classes_are_known(piece: object) -> Iterator[Problem]:
             if name in seen:
                 twice.append(name)
             seen.add(name)
-            if j > 0 and allowed is not None and name not in allowed:
+            if j > 0 and allowed is not None and name not in allowed and name != "all":  # "all": see above
                 unknown.append(name)
         if twice:
             yield Problem(f"expected each class once in {split}, got {_some(sorted(set(twice)))} repeated",
@@ -512,18 +512,18 @@ def metric_values_in_range(piece: object) -> Iterator[Problem]:
                     bad.append(f"{split} {item.get('class')} {key}={_short(value, 30)} (not a number)")
                 elif why := _range_problem(key, float(value)):  # a subclass of int or float
                     bad.append(f"{split} {item.get('class')} {why}")
-        where = "values"
+        where = "metric values"
     elif isinstance(piece, LogDocument):
         best = piece.members.get("best")
         if isinstance(best, dict):
             # Non-numbers in best are LOG010's; only the ranges are judged here.
             numbers = [(k, float(v)) for k, v in best.items() if _is_number(v)]
             bad = [f"best {why}" for k, v in numbers if (why := _range_problem(k, v))]
-        where = "best"
+        where = "best's values"
     else:
         return
     if bad:
-        yield Problem(f"expected finite metric numbers in range in {where}, got {_some(bad)}",
+        yield Problem(f"expected {where} to be finite numbers in range, got {_some(bad)}",
                       hint=_values_hint(bad), path=piece.path)
 
 
