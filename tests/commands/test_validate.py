@@ -77,7 +77,7 @@ def test_standard_input(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
         (["validate-cfg", "does/not/exist.json"], "does not exist"),
         (["validate-log", "does/not/exist.json"], "does not exist"),
         (["validate-log", str(LOG_OK), "--traincfg", "missing.json"], "does not exist"),
-        (["validate-cfg", str(CASES)], "not a regular file"),
+        (["validate-cfg", str(CASES)], "is a directory"),
     ],
 )
 def test_usage_errors_exit_2_without_traceback(argv: list[str], message: str,
