@@ -118,6 +118,7 @@ BAD_INPUT = """
     attempt("empty_files", lambda: c.getFileList("devel/nothing/"))
     key = "/".join(c.path.split("/")[3:]) + "train/images/00000.png"
     attempt("reversed", lambda: c.downS3Weight(key, os.getcwd() + "/w.th"))
+    attempt("no_folder", lambda: c.downS3Weight(os.getcwd() + "/missing/w.th", key))
     attempt("reversed_url", lambda: c.downS3Weight("s3://pie-engine-ai/devel/x/m.th", os.getcwd() + "/w.th"))
     attempt("gdal", lambda: c.gdal)
     attempt("module_gdal", lambda: aiUtils.gdal)
@@ -140,6 +141,7 @@ def test_bad_input_gives_clear_errors(run_script: ScriptRunner, tmp_path: Path) 
     for name in ("reversed", "reversed_url"):
         assert "local path FIRST" in got[name][1], got[name]
     assert not (tmp_path / "w.th").exists()
+    assert "does not exist" in got["no_folder"][1] and not (tmp_path / "missing").exists()
     for name in ("gdal", "module_gdal"):
         assert got[name][0] == "NotInKitError" and "not available in the pie-conformance kit" in got[name][1]
     assert "uploadResult" in got["unknown_method"][1]

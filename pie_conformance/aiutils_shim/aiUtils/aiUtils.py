@@ -232,9 +232,11 @@ class s3GetImg:  # noqa: N801 - the platform's name
         """
         key = _strip_s3(str(upload_key))
         if self._exists(key):
+            folder = os.path.dirname(os.path.abspath(file_name))
+            if not os.path.isdir(folder):
+                # The platform's module does not create it either: the download fails there.
+                raise AiUtilsError(f"Not get weight: {key}: the folder of {file_name} does not exist")
             try:
-                folder = os.path.dirname(os.path.abspath(file_name))
-                os.makedirs(folder, exist_ok=True)
                 self.s3.download_file(Bucket=self.bucketName, Key=key, Filename=str(file_name))
             except OSError as exc:
                 raise AiUtilsError(f"Not get weight: {key}: cannot write {file_name}: {exc}") from None
