@@ -41,7 +41,11 @@ def _dump(path: Path, data: Mapping[str, Any]) -> None:
 
 def _line(pl: Any, holds: Mapping[int, float] | None = None, index: int | None = None) -> dict[str, Any]:
     item: dict[str, Any] = {
-        "line": pl.line, "text": pl.text, "k": pl.k, "n": pl.n, "elapsed": round(float(pl.elapsed), 4),
+        "line": pl.line,
+        "text": pl.text,
+        "k": pl.k,
+        "n": pl.n,
+        "elapsed": round(float(pl.elapsed), 4),
     }
     if index is not None:
         item["index"] = index
@@ -81,17 +85,20 @@ def write_report_files(root: Path, report: Report, dataset: Any | None) -> None:
     _dump(root / REPORT_FILE, {"format": FORMAT, **report.to_dict()})
     if dataset is None:
         return
-    _dump(root / DATASET_FILE, {
-        "format": FORMAT,
-        "task": dataset.task,
-        "dataset_id": dataset.dataset_id,
-        "prefix": dataset.prefix,
-        "size": list(dataset.spec.size),
-        "image_format": dataset.spec.image_format,
-        "seed": dataset.spec.seed,
-        "classes": [c.to_label() for c in dataset.classes],
-        "files": {key: len(data) for key, data in dataset.files.items()},
-    })
+    _dump(
+        root / DATASET_FILE,
+        {
+            "format": FORMAT,
+            "task": dataset.task,
+            "dataset_id": dataset.dataset_id,
+            "prefix": dataset.prefix,
+            "size": list(dataset.spec.size),
+            "image_format": dataset.spec.image_format,
+            "seed": dataset.spec.seed,
+            "classes": [c.to_label() for c in dataset.classes],
+            "files": {key: len(data) for key, data in dataset.files.items()},
+        },
+    )
 
 
 # -- reading -----------------------------------------------------------------------------------------------
@@ -179,28 +186,44 @@ def report_from_dict(data: Mapping[str, Any]) -> Report:
             severity = Severity(item.get("severity"))
         except ValueError:
             continue
-        findings.append(Finding(
-            rule=str(item.get("rule", "")), severity=severity, message=str(item.get("message", "")),
-            scenario=_opt_str(item.get("scenario")), epoch=_opt_int(item.get("epoch")),
-            path=_opt_str(item.get("path")), hint=_opt_str(item.get("hint")), line=_opt_int(item.get("line")),
-        ))
+        findings.append(
+            Finding(
+                rule=str(item.get("rule", "")),
+                severity=severity,
+                message=str(item.get("message", "")),
+                scenario=_opt_str(item.get("scenario")),
+                epoch=_opt_int(item.get("epoch")),
+                path=_opt_str(item.get("path")),
+                hint=_opt_str(item.get("hint")),
+                line=_opt_int(item.get("line")),
+            )
+        )
     scenarios = []
     for item in data.get("scenarios") or []:
         if not isinstance(item, Mapping):
             continue
         details = {k: v for k, v in item.items() if k not in ("name", "status", "note")}
-        scenarios.append(ScenarioResult(
-            name=str(item.get("name", "")), status=str(item.get("status", "ran")),
-            note=_opt_str(item.get("note")), details=details,
-        ))
+        scenarios.append(
+            ScenarioResult(
+                name=str(item.get("name", "")),
+                status=str(item.get("status", "ran")),
+                note=_opt_str(item.get("note")),
+                details=details,
+            )
+        )
     timings = {
-        str(k): float(v) for k, v in (data.get("timings") or {}).items()
+        str(k): float(v)
+        for k, v in (data.get("timings") or {}).items()
         if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
     }
     known = {"format", "conformant", "kind", "task", "script", "scenarios", "findings", "timings"}
     return Report(
-        kind=str(data.get("kind", "run")), subject=str(data.get("script", "")), findings=tuple(findings),
-        task=_opt_str(data.get("task")), scenarios=tuple(scenarios), timings=timings,
+        kind=str(data.get("kind", "run")),
+        subject=str(data.get("script", "")),
+        findings=tuple(findings),
+        task=_opt_str(data.get("task")),
+        scenarios=tuple(scenarios),
+        timings=timings,
         extra={k: v for k, v in data.items() if k not in known},
     )
 
