@@ -128,10 +128,13 @@ class MockS3Server:
         line = _read_line(proc, _START_TIMEOUT)
         if not line.startswith("READY "):
             err = b""
-            if proc.poll() is not None and proc.stderr is not None:
+            try:
+                proc.wait(timeout=5)  # it usually died (a port in use): its last words say why
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stderr is not None:
                 err = proc.stderr.read()[-2000:]
-            proc.kill()
-            proc.wait()
             detail = (
                 err.decode("utf-8", "replace").strip().splitlines()[-1:] if err else [line or "no answer"]
             )

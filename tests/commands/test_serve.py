@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -171,3 +172,13 @@ def test_external_endpoint_needs_keys(
 def test_prefix_without_endpoint_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--task", "detection", "--prefix", "x/"]) == 2
     assert "--endpoint-url" in capsys.readouterr().err
+
+
+def test_a_port_in_use_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--task", "segmentation", "--images", "1", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"did not start on 127.0.0.1:{port}" in err and "in use" in err
