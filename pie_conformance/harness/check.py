@@ -67,13 +67,8 @@ def resolve_script(path: str | os.PathLike[str]) -> Path:
     return p.resolve()
 
 
-def _out_rule_ids() -> list[str]:
-    from pie_conformance.rules import all_rules
-
-    return [r.id for r in all_rules() if r.family == "OUT"]
-
-
 def _ids(family: str) -> list[str]:
+    """The registered rule IDs of one family (PRG, OUT, ...), in catalogue order."""
     from pie_conformance.rules import all_rules
 
     return [r.id for r in all_rules() if r.family == family]
@@ -100,7 +95,7 @@ class _ProgressChecks:
         self.cache = cache
         self.digests = downloaded_digests
         self.keep = keep
-        self.out_ids = _out_rule_ids()
+        self.out_ids = _ids("OUT")
         self.log = _trainlog_checker(traincfg, window)
         self.findings: list[Finding] = []
         self.error: BaseException | None = None
@@ -162,10 +157,9 @@ class _ProgressChecks:
         self.thread.join()
         if self.error is not None:
             raise self.error
+        # With no progress line at all there is no epoch to judge outputs at: PRG001 or RUN001 says why.
         if self.last is not None:
             self.findings += self._check(self.last, final=completed)
-        elif self.log is not None and completed:
-            pass  # no progress line at all: PRG001 says it; there is no epoch to judge a trainlog at
         return self.findings
 
 
@@ -246,7 +240,7 @@ class _Check:
         t_prepare = time.monotonic()
         run_dir, work = self._prepare_folder(name, traincfg)
         probe = run_dir / "probe.json"
-        aiutils = self.aiutils_env()
+        aiutils = self.aiutils_env(notebook=not traincfg.get("dataset_id"))
         env = self._env(run_dir, probe, aiutils, unbuffered=mode != "buffering")
         before = scan_tree(work)
         n_before = len(self.server.requests())  # the kit's own uploads come first in the log
@@ -324,7 +318,7 @@ class _Check:
         return _Outcome(record, result, findings, last, run_dir)
 
     # -- S3 ----------------------------------------------------------------------------------------
-    def start_s3(self, stack: Any, images: int, size: tuple[int, int]) -> None:
+    def start_s3(self, stack: Any, images: int, size: tuple[int, int], spec: Any = None) -> None:
         from pie_conformance.datasets import DatasetSpec, generate
         from pie_conformance.s3 import BUCKET, DatasetStore, MockS3Server
 
@@ -341,8 +335,10 @@ class _Check:
         starter = threading.Thread(target=start, daemon=True)
         starter.start()
         stack.callback(_in_background, server.stop)
-        self.ds = generate(DatasetSpec(self.task, train_images=images, valid_images=max(1, images // 2),
-                                       size=size, seed=0))
+        if spec is None:
+            spec = DatasetSpec(self.task, train_images=images, valid_images=max(1, images // 2), size=size,
+                               seed=0)
+        self.ds = generate(spec)
         starter.join()
         if failure:
             raise failure[0]
@@ -359,11 +355,18 @@ class _Check:
             self.store.put_object(key, data)
         self.served_digests = self.served_digests | {hashlib.sha256(b).hexdigest() for b in extra.values()}
 
-    def aiutils_env(self) -> dict[str, str]:
+    def use_dataset(self, ds: Any) -> None:
+        """Serve another dataset from the next ``reset_s3`` on (the exploration's per-example datasets)."""
+        self.ds = ds
+        self.served_digests = frozenset(hashlib.sha256(b).hexdigest() for b in ds.files.values())
+
+    def aiutils_env(self, notebook: bool = False) -> dict[str, str]:
         from pie_conformance.s3 import aiutils_env
 
         registry = {self.ds.dataset_id: f"s3://{self.bucket}/{self.ds.prefix}"}
-        env = dict(aiutils_env(self.server.endpoint_url, registry=registry, dataset_id=None))
+        # A traincfg with dataset_id "" is the platform's notebook: the id comes from AI_DATASET_ID.
+        env = dict(aiutils_env(self.server.endpoint_url, registry=registry,
+                               dataset_id=self.ds.dataset_id if notebook else None))
         env.pop("PYTHONPATH", None)  # the kit sets its own, without the caller's PYTHONPATH
         return env
 
@@ -415,12 +418,23 @@ def check_script(
     keep: str | os.PathLike[str] | None = None,
     check_buffering: bool = False,
     on_progress: ProgressHook | None = None,
+    traincfg: Mapping[str, Any] | None = None,
+    explore: int = 0,
+    seed: int | None = None,
+    explore_budget: float | None = None,
+    image_format: str = "png",
 ) -> Report:
     """Run ``path`` (a train.py or its folder) as the platform would, under each scenario, and report.
 
     ``scenarios`` defaults to all of :data:`~pie_conformance.harness.scenarios.SCENARIOS`; ``keep`` names an
     empty or new folder where the run folders and per-epoch snapshots are kept; ``check_buffering`` adds a run
     without PYTHONUNBUFFERED for PRG006. Bad input raises :class:`~pie_conformance.errors.UsageError`.
+
+    ``traincfg`` replaces the generated configuration (its ``epochs`` and ``gpu_num`` win over the arguments);
+    the dataset is made to match it, with ``size`` as the image size when given. ``explore`` adds that many
+    generated configurations as scenarios ``explore-<k>`` (see :mod:`pie_conformance.explore`), drawn from
+    ``seed`` and stopped when ``explore_budget`` seconds are spent; a failing one is shrunk and saved in
+    ``keep`` or the current directory. ``image_format`` (png, jpg, tif) is that of the dataset's images.
     """
     t_start = time.monotonic()
     script = resolve_script(path)
@@ -433,6 +447,7 @@ def check_script(
     images = DEFAULT_IMAGES if images is None else images
     if images < 1:
         raise UsageError(f"expected --images of at least 1, got {images}")
+    size_given = size is not None
     size = DEFAULT_SIZE if size is None else size
     if len(size) != 2 or min(size) < 16 or max(size) > 8192:
         raise UsageError(f"expected a size between 16 and 8192 pixels a side, got {size}")
@@ -441,6 +456,13 @@ def check_script(
     timeout = DEFAULT_TIMEOUT if timeout is None else float(timeout)
     if timeout <= 0:
         raise UsageError(f"expected a positive --timeout, got {timeout:g}")
+    if explore < 0:
+        raise UsageError(f"expected --explore of 0 or more, got {explore}")
+    if explore_budget is not None and not explore_budget > 0:
+        raise UsageError(f"expected a positive --explore-budget, got {explore_budget:g}")
+    spec = _dataset_spec(task, traincfg, images, size if size_given else None, image_format)
+    if traincfg is not None:
+        epochs, gpu_num = int(traincfg["epochs"]), int(traincfg["gpu_num"])
     try:
         names = sc.resolve(scenarios)
     except ValueError as exc:
@@ -461,15 +483,17 @@ def check_script(
         check = _Check(script, task, epochs=epochs, python=python, timeout=timeout, gpu_num=gpu_num,
                        root=root, keep=keep is not None, on_progress=on_progress)
         # The weights are loaded by a helper process that imports torch while the script starts up.
-        if _out_rule_ids():
+        if _ids("OUT"):
             from pie_conformance.harness.weights import start_inspector
 
             check.inspector = start_inspector()
             stack.callback(_in_background, check.inspector.close)
-        check.start_s3(stack, images, size)
+        check.start_s3(stack, images, size, spec)
         setup = time.monotonic() - t_start
         base_cfg = dict(check.ds.traincfg(epochs=epochs))
         base_cfg.update(gpu_num=gpu_num, auto_termination=0, resume_path="")
+        if traincfg is not None:
+            base_cfg = dict(traincfg, resume_path="")  # the resume scenarios set their own
         model_name = str(base_cfg.get("model_name", "model"))
 
         findings: list[Finding] = []
@@ -538,9 +562,42 @@ def check_script(
             if not check.keep:
                 shutil.rmtree(out.run_dir, ignore_errors=True)
 
+        extra: dict[str, Any] = {}
+        if explore:
+            from pie_conformance.explore import explore as run_exploration
+
+            base_ds = check.ds
+
+            def run_example(name: str, cfg: dict[str, Any], example_spec: Any) -> tuple[list[Finding],
+                                                                                         ScenarioResult]:
+                nonlocal script_time
+                from pie_conformance.datasets import generate
+
+                check.use_dataset(generate(example_spec))
+                check.reset_s3()
+                out = check.run(name, cfg)
+                script_time += out.result.script_time
+                own = merge_repeats(out.findings + _evaluate_end(out.record, ("PRG", "RUN")))
+                result = _scenario_result(name, out, check.keep)
+                if not check.keep:
+                    shutil.rmtree(out.run_dir, ignore_errors=True)
+                return own, result
+
+            try:
+                found = run_exploration(run_example, script=path, task=task, n=explore, seed=seed,
+                                        budget=explore_budget, save_dir=root if keep is not None else None,
+                                        gpu_num=gpu_num)
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+            check.use_dataset(base_ds)
+            findings += found.findings
+            results += found.scenarios
+            extra["explore"] = found.summary()
+
     total = time.monotonic() - t_start
     report = Report(
         kind="run", subject=str(script), findings=tuple(findings), task=task, scenarios=tuple(results),
+        extra=extra,
         timings={"total": round(total, 3), "script": round(script_time, 3), "setup": round(setup, 3),
                  **{k: round(v, 3) for k, v in check.phases.items() if k != "script"}},
     )
@@ -550,6 +607,34 @@ def check_script(
 
         write_report_files(root, report, getattr(check, "ds", None))
     return report
+
+
+def _dataset_spec(task: str, traincfg: Mapping[str, Any] | None, images: int, size: tuple[int, int] | None,
+                  image_format: str) -> Any:
+    """The spec of the dataset to serve: made to match ``traincfg`` when one is given (None: the default)."""
+    from pie_conformance.datasets import DatasetSpec
+
+    if traincfg is None:
+        if image_format == "png":
+            return None
+        try:
+            return DatasetSpec(task, train_images=images, valid_images=max(1, images // 2),
+                               size=size or DEFAULT_SIZE, image_format=image_format, seed=0)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    from pie_conformance.validate import validate_traincfg
+
+    refused = [f for f in validate_traincfg(dict(traincfg)).findings if f.severity is Severity.ERROR]
+    if refused:
+        raise UsageError("the traincfg given is not valid for the platform: "
+                         + "; ".join(f"{f.rule} {f.message}" for f in refused))
+    kw: dict[str, Any] = {"size": size} if size is not None else {}
+    try:
+        return DatasetSpec.from_traincfg(traincfg, task, train_images=images,
+                                         valid_images=max(1, images // 2), image_format=image_format,
+                                         seed=0, **kw)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"cannot make a dataset for the traincfg given: {exc}") from None
 
 
 def _in_background(stop: Callable[[], None]) -> None:
