@@ -77,6 +77,8 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
                         help="interpreter to run the script with (default: the one running pie-check)")
     parser.add_argument("--keep", metavar="DIR", default=None,
                         help="keep the run folders and per-epoch snapshots in DIR (new or empty)")
+    parser.add_argument("--html", metavar="FILE", default=None,
+                        help="also write the HTML report (pictures per epoch, metric charts) to FILE")
     add_report_options(parser)
 
 
@@ -86,6 +88,9 @@ def execute(args: argparse.Namespace) -> int:
 
     from pie_conformance.harness.check import check_script
 
+    from pie_conformance.commands.report import HtmlAfterRun
+
+    html = HtmlAfterRun(args.html, args.keep)  # --html without --keep keeps the run in a temporary folder
     bar = None
     if args.format == "text" and sys.stderr.isatty():
         from pie_conformance.harness._progressbar import ProgressBar
@@ -95,11 +100,13 @@ def execute(args: argparse.Namespace) -> int:
         report = check_script(
             args.path, task=args.task, epochs=args.epochs, images=args.images, size=args.size,
             gpu_num=args.gpu_num, timeout=args.timeout, scenarios=args.scenarios, python=args.python,
-            keep=args.keep, check_buffering=args.check_buffering, on_progress=bar,
+            keep=html.keep, check_buffering=args.check_buffering, on_progress=bar,
         )
+        html.write()
     except ValueError as exc:  # a dataset the options cannot make
         raise UsageError(str(exc)) from None
     finally:
         if bar is not None:
             bar.close()
+        html.close()
     return emit_report(report, args)
