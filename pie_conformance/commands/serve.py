@@ -174,7 +174,15 @@ def execute(args: argparse.Namespace) -> int:
 
     dataset = _load_dataset(args)
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def on_signal(*_: Any) -> None:
+        # The first Ctrl-C or SIGTERM asks for the clean stop (after an upload in progress); a second one
+        # interrupts at once.
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     server = MockS3Server(port=args.port)
     try:
         server.start()
@@ -190,12 +198,9 @@ def execute(args: argparse.Namespace) -> int:
             f"{spec.valid_images} valid images) at s3://{env['PIE_S3_BUCKET']}/{dataset.prefix}",
             f"serving on {server.endpoint_url} until Ctrl-C",
         )
-        try:
-            while not stop.wait(0.5):
-                if not server.running:
-                    raise UsageError("the mock S3 server stopped unexpectedly")
-        except KeyboardInterrupt:
-            pass
+        while not stop.wait(0.5):
+            if not server.running:
+                raise UsageError("the mock S3 server stopped unexpectedly")
         served = server.requests()
         reads = sum(1 for r in served if r.op == "GET")
         sys.stdout.write(f"# stopped: served {len(served)} requests ({reads} object reads)\n")
@@ -203,4 +208,5 @@ def execute(args: argparse.Namespace) -> int:
         return 0
     finally:
         server.stop()
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
