@@ -79,16 +79,48 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
                         help="keep the run folders and per-epoch snapshots in DIR (new or empty)")
     parser.add_argument("--html", metavar="FILE", default=None,
                         help="also write the HTML report (pictures per epoch, metric charts) to FILE")
+    explore = parser.add_argument_group("exploration (property-based scenarios)")
+    explore.add_argument("--traincfg", metavar="FILE", default=None,
+                         help="run with this traincfg.json instead of the generated one; the dataset is made "
+                         "to match it (classes, load_size as image size unless --size, dataset_id)")
+    explore.add_argument("--image-format", choices=("png", "jpg", "tif"), default="png",
+                         help="format of the dataset's images (default: png)")
+    explore.add_argument("--explore", type=_natural, default=0, metavar="N",
+                         help="also run N generated valid configurations (scenarios explore-1..N); the first "
+                         "failing one is shrunk to the simplest and saved as a traincfg (default: 0)")
+    explore.add_argument("--seed", type=int, default=None, metavar="S",
+                         help="seed of the generated configurations: the same seed, the same ones "
+                         "(default: random, shown in the report)")
+    explore.add_argument("--explore-budget", type=_seconds, default=None, metavar="SECONDS",
+                         help="stop generating (and shrinking) once exploration has taken this long")
     add_report_options(parser)
+
+
+def _read_traincfg(path: str) -> dict[str, object]:
+    """The traincfg file of --traincfg as an object; UsageError when it cannot be read or is not one."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            cfg = json.load(f)
+    except OSError as exc:
+        raise UsageError(f"--traincfg {path}: cannot read it: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise UsageError(f"--traincfg {path}: expected a JSON object, got text that is not JSON ({exc})") \
+            from None
+    if not isinstance(cfg, dict):
+        raise UsageError(f"--traincfg {path}: expected a JSON object, got {type(cfg).__name__}")
+    return cfg
 
 
 def execute(args: argparse.Namespace) -> int:
     """Run the check and write the report; the exit status says whether the script is conformant."""
     import sys
 
+    from pie_conformance.commands.report import HtmlAfterRun
     from pie_conformance.harness.check import check_script
 
-    from pie_conformance.commands.report import HtmlAfterRun
+    traincfg = _read_traincfg(args.traincfg) if args.traincfg else None
 
     html = HtmlAfterRun(args.html, args.keep)  # --html without --keep keeps the run in a temporary folder
     bar = None
@@ -101,6 +133,8 @@ def execute(args: argparse.Namespace) -> int:
             args.path, task=args.task, epochs=args.epochs, images=args.images, size=args.size,
             gpu_num=args.gpu_num, timeout=args.timeout, scenarios=args.scenarios, python=args.python,
             keep=html.keep, check_buffering=args.check_buffering, on_progress=bar,
+            traincfg=traincfg, explore=args.explore, seed=args.seed, explore_budget=args.explore_budget,
+            image_format=args.image_format, explore_dir=args.keep or ".",
         )
         html.write()
     except ValueError as exc:  # a dataset the options cannot make
@@ -109,4 +143,11 @@ def execute(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
         html.close()
-    return emit_report(report, args)
+    status = emit_report(report, args)
+    if "explore" in report.extra:
+        from pie_conformance.explore import summary_lines
+
+        # On stderr, so that a JSON report on stdout stays one document.
+        for line in summary_lines(report.extra["explore"]):
+            sys.stderr.write(line + "\n")
+    return status

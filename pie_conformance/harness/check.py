@@ -423,6 +423,7 @@ def check_script(
     seed: int | None = None,
     explore_budget: float | None = None,
     image_format: str = "png",
+    explore_dir: str | os.PathLike[str] | None = None,
 ) -> Report:
     """Run ``path`` (a train.py or its folder) as the platform would, under each scenario, and report.
 
@@ -434,7 +435,8 @@ def check_script(
     the dataset is made to match it, with ``size`` as the image size when given. ``explore`` adds that many
     generated configurations as scenarios ``explore-<k>`` (see :mod:`pie_conformance.explore`), drawn from
     ``seed`` and stopped when ``explore_budget`` seconds are spent; a failing one is shrunk and saved in
-    ``keep`` or the current directory. ``image_format`` (png, jpg, tif) is that of the dataset's images.
+    ``explore_dir`` (default: ``keep``, else the current directory). ``image_format`` (png, jpg, tif) is
+    that of the dataset's images.
     """
     t_start = time.monotonic()
     script = resolve_script(path)
@@ -585,7 +587,8 @@ def check_script(
 
             try:
                 found = run_exploration(run_example, script=path, task=task, n=explore, seed=seed,
-                                        budget=explore_budget, save_dir=root if keep is not None else None,
+                                        budget=explore_budget,
+                                        save_dir=explore_dir or (root if keep is not None else None),
                                         gpu_num=gpu_num)
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
