@@ -35,8 +35,8 @@ SCRIPTS = ROOT / "reference_scripts"
 #: Per task: epochs, learning rate, batch size (the fixed budget), and how the score is named.
 BUDGET: dict[str, dict[str, Any]] = {
     "segmentation": {"epochs": 12, "learning_rate": 0.001, "batch_size": 8, "metric": "mIoU"},
-    "change_detection": {"epochs": 25, "learning_rate": 0.001, "batch_size": 8, "metric": "F1 (change)"},
-    "detection": {"epochs": 40, "learning_rate": 0.002, "batch_size": 8, "metric": "mAP@0.5"},
+    "change_detection": {"epochs": 10, "learning_rate": 0.001, "batch_size": 8, "metric": "F1 (change)"},
+    "detection": {"epochs": 30, "learning_rate": 0.002, "batch_size": 8, "metric": "mAP@0.5"},
 }
 #: "Clearly beats": the last epoch must exceed the first epoch and the trivial predictor by this margin.
 MARGIN = 0.05
