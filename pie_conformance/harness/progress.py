@@ -12,8 +12,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-#: The one accepted form: k and N are unsigned decimal integers without a sign or spaces.
-EXACT = re.compile(r"\[Process: (\d+)/(\d+)\]")
+#: The one accepted form: k and N are unsigned ASCII decimal integers (at most 9 digits) without a sign or
+#: spaces. The kit's probe in the script (harness/_probe/sitecustomize.py) applies the same test to the
+#: bytes it writes; the two must agree line for line.
+EXACT = re.compile(r"\[Process: ([0-9]{1,9})/([0-9]{1,9})\]")
 #: "Looks like a progress line": the word process (any case) followed by k/N, possibly spaced.
 #: The word must stand alone so that "Processing batch 3/10" is not taken for one.
 NEAR = re.compile(r"(?i)\bprocess\b\s*[:=]?\s*(\d+)\s*/\s*(\d+)")

@@ -24,7 +24,7 @@ _path = os.environ.pop("PIE_CHECK_PROBE", None)
 _progress_fd = os.environ.pop("PIE_CHECK_PROGRESS_FD", None)
 _pid = os.getpid()
 # The same test as the kit's (harness/progress.py): only lines the kit answers may wait for an answer.
-_EXACT = re.compile(rb"\[Process: \d+/\d+\]")
+_EXACT = re.compile(rb"\[Process: [0-9]{1,9}/[0-9]{1,9}\]")
 _MAX_LINE = 256
 
 
