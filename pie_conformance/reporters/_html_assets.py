@@ -72,7 +72,7 @@ table { border-collapse: collapse; margin: .5rem 0; font-size: .95rem; }
 th, td { border: 1px solid var(--line); padding: .25rem .5rem; text-align: left; vertical-align: top; }
 td { overflow-wrap: anywhere; min-width: 4rem; }
 th { background: var(--soft); white-space: nowrap; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num, table.values td { text-align: right; font-variant-numeric: tabular-nums; }
 pre { background: var(--soft); padding: .5rem; overflow-x: auto; max-width: 100%; white-space: pre-wrap;
   overflow-wrap: anywhere; font-size: .85rem; }
 details { margin: .5rem 0; }
@@ -95,6 +95,9 @@ JS = """
   if (!source) { return; }
   var data = JSON.parse(source.textContent);
   var images = data.images || {};
+  Array.prototype.forEach.call(document.querySelectorAll("img[data-img]"), function (img) {
+    images[img.getAttribute("data-img")] = img.getAttribute("src");
+  });
   function figure(p) {
     var fig = document.createElement("figure");
     if (p.img && images[p.img]) {

@@ -18,6 +18,8 @@ TRAIN_COLOUR, VALID_COLOUR = PALETTE[0], PALETTE[1]
 
 _W, _H = 640, 300
 _PAD_L, _PAD_R, _PAD_T, _PAD_B = 62, 16, 14, 46
+#: Points per series up to which each point has its own tooltip.
+_MAX_TOOLTIPS = 30
 
 
 def esc(text: object) -> str:
@@ -132,16 +134,18 @@ def line_chart(
         coords = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in s.points)
         dash = ' stroke-dasharray="6 4"' if s.dashed else ""
         fill = "#ffffff" if s.dashed else s.colour
+        # Markers inherit colour from the group; a tooltip per point only while there are few (the values
+        # table under the chart has them all), so a 100-epoch report stays small.
+        tips = len(s.points) <= _MAX_TOOLTIPS
+        radius = 3 if tips else 2
         parts.append(
-            f'<g class="series" data-split="{esc(s.split)}" data-group="{esc(s.group)}">'
-            f'<polyline points="{coords}" fill="none" stroke="{s.colour}" stroke-width="2"{dash}/>'
+            f'<g class="series" data-split="{esc(s.split)}" data-group="{esc(s.group)}" fill="{fill}"'
+            f' stroke="{s.colour}" stroke-width="1.5"><title>{esc(s.label)}</title>'
+            f'<polyline points="{coords}" fill="none" stroke-width="2"{dash}/>'
         )
         for x, y in s.points:
-            parts.append(
-                f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{fill}" stroke="{s.colour}"'
-                f' stroke-width="1.5"><title>{esc(s.label)}, epoch {esc(fmt(x))}: {esc(fmt(y))}'
-                f"</title></circle>"
-            )
+            tip = f"<title>{esc(s.label)}, epoch {esc(fmt(x))}: {esc(fmt(y))}</title>" if tips else ""
+            parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="{radius}">{tip}</circle>')
         parts.append("</g>")
     parts.append("</svg>")
     return "".join(parts)

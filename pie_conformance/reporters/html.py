@@ -237,7 +237,7 @@ def _epoch_pictures(sc: KeptScenario, task: str | None, store: PictureStore) -> 
 
 def _figure_html(p: Mapping[str, Any], images: Mapping[str, str]) -> str:
     if p["img"] is not None:
-        body = f'<img src="{images[p["img"]]}" alt="{esc(p["alt"])}">'
+        body = f'<img src="{images[p["img"]]}" alt="{esc(p["alt"])}" data-img="{esc(p["img"])}">'
     else:
         note = esc(p["note"] or "missing")
         body = f'<div class="missing" role="img" aria-label="{esc(p["alt"])}">{note}</div>'
@@ -326,14 +326,26 @@ def _collect(
 
 
 def _values_table(metric: str, series: Sequence[Series]) -> str:
+    """Every value of one metric, a column per series: the charts' points, for reading and screen readers."""
     xs = sorted({x for s in series for x, _ in s.points})
-    lookup = [{x: y for x, y in s.points} for s in series]
-    rows = [[esc(x)] + [esc(fmt(m[x])) if x in m else "" for m in lookup] for x in xs]
-    return (
-        f"<details><summary>Values of {esc(metric)} as a table</summary>"
-        + _table(rows, ["epoch"] + [esc(s.label) for s in series])
-        + "</details>"
+    lookup = [dict(s.points) for s in series]
+    head = "".join(f'<th scope="col">{esc(s.label)}</th>' for s in series)
+    body = "".join(
+        f'<tr><th scope="row">{x}</th>'
+        + "".join(f"<td>{fmt(m[x])}</td>" if x in m else "<td></td>" for m in lookup)
+        + "</tr>"
+        for x in xs
     )
+    return (
+        f'<details><summary>Values of {esc(metric)} as a table</summary><div class="table-wrap">'
+        f'<table class="values"><thead><tr><th scope="col">epoch</th>{head}</tr></thead><tbody>{body}</tbody>'
+        "</table></div></details>"
+    )
+
+
+def _chart_box(title: str, heading: str, series: list[Series], key: str, group: str, table: str) -> str:
+    chart = line_chart(title, series, x_label="epoch", y_label=key, attrs={"metric": key, "group": group})
+    return f'<div class="chart-box"><h4>{esc(heading)}</h4>{chart}{legend(series)}{table}</div>'
 
 
 def _charts(log: Any, source: str) -> str:
@@ -345,24 +357,10 @@ def _charts(log: Any, source: str) -> str:
         title = key + (f" ({names[key]})" if key in names and names[key] != key else "")
         by = data[key]
         overall = [
-            Series(f"train {'all'}", by.get(("all", "train"), []), TRAIN_COLOUR, True, "train", "all"),
+            Series("train all", by.get(("all", "train"), []), TRAIN_COLOUR, True, "train", "all"),
             Series("valid all", by.get(("all", "valid"), []), VALID_COLOUR, False, "valid", "all"),
         ]
         overall = [s for s in overall if s.points]
-        if overall:
-            boxes.append(
-                f'<div class="chart-box"><h4>{esc(title)}: overall</h4>'
-                + line_chart(
-                    f"{title} over epochs, train against valid, class all",
-                    overall,
-                    x_label="epoch",
-                    y_label=key,
-                    attrs={"metric": key, "group": "all"},
-                )
-                + legend(overall)
-                + _values_table(key, overall)
-                + "</div>"
-            )
         per_class = []
         for ci, group in enumerate(g for g in groups if g != "all"):
             colour = PALETTE[ci % len(PALETTE)]
@@ -370,23 +368,34 @@ def _charts(log: Any, source: str) -> str:
                 pts = by.get((group, split), [])
                 if pts:
                     per_class.append(Series(f"{group} {split}", pts, colour, split == "train", split, group))
+        # One table of every value per metric, under its last chart.
+        table = _values_table(key, overall + per_class)
+        if overall:
+            boxes.append(
+                _chart_box(
+                    f"{title} over epochs, train against valid, class all",
+                    f"{title}: overall",
+                    overall,
+                    key,
+                    "all",
+                    "" if per_class else table,
+                )
+            )
         if per_class:
             boxes.append(
-                f'<div class="chart-box"><h4>{esc(title)}: per class</h4>'
-                + line_chart(
+                _chart_box(
                     f"{title} over epochs per class (valid solid, train dashed)",
+                    f"{title}: per class",
                     per_class,
-                    x_label="epoch",
-                    y_label=key,
-                    attrs={"metric": key, "group": "classes"},
+                    key,
+                    "classes",
+                    table,
                 )
-                + legend(per_class)
-                + _values_table(key, per_class)
-                + "</div>"
             )
     return (
-        f'<p class="note">From trainlog.json {esc(source)}. Train is dashed with hollow markers, valid solid;'
-        ' hover a point for its value.</p><div class="charts">' + "".join(boxes) + "</div>"
+        f'<p class="note">From trainlog.json {esc(source)}. Train is dashed with hollow markers,'
+        " valid solid.</p>"
+        '<div class="charts">' + "".join(boxes) + "</div>"
     )
 
 
@@ -656,7 +665,11 @@ def render_html(report: Report, kept: KeptRun | None = None, *, max_side: int = 
     if kept is not None:
         nav += [("traincfg", "traincfg"), ("dataset", "Dataset")]
     nav.append(("timings", "Timings"))
-    data = _json_for_script({"images": store.images, "viewers": viewers})
+    # The pictures of the epochs shown when the page opens are in the page already: the script takes them
+    # from there instead of a second copy in its table.
+    in_page = {p["img"] for epochs in viewers.values() for p in epochs[-1]["pics"] if p["img"] is not None}
+    table = {k: v for k, v in store.images.items() if k not in in_page}
+    data = _json_for_script({"images": table, "viewers": viewers})
     state = "CONFORMANT" if report.conformant else "NOT CONFORMANT"
     csp = (
         f"default-src 'none'; img-src data:; style-src '{_csp_hash(CSS)}'; script-src '{_csp_hash(JS)}'; "
