@@ -63,7 +63,7 @@ def _pictures(
 def _trainlog(
     training_id: str, epochs: int, classes: Sequence[str], metrics: Mapping[str, str]
 ) -> dict[str, Any]:
-    entries = []
+    entries: list[dict[str, Any]] = []
     for e in range(1, epochs + 1):
         t = e / epochs
 
@@ -111,7 +111,7 @@ def make_kept_run(
         {"class_name": n, "class_value": v, "class_title": n, "class_color": ",".join(map(str, c))}
         for n, v, c in classes
     ]
-    traincfg = {
+    traincfg: dict[str, Any] = {
         "training_id": "00000000-0000-4000-8000-000000000001",
         "dataset_id": "00000000-0000-4000-8000-00000000000d",
         "resume_path": "",
@@ -136,7 +136,7 @@ def make_kept_run(
             (snap / "picture" / name).write_bytes(data)
         for name, data in (extra_pictures or {}).items():
             (snap / "picture" / name).write_bytes(data)
-        log = _trainlog(traincfg["training_id"], e, class_names, metrics)
+        log = _trainlog(str(traincfg["training_id"]), e, class_names, metrics)
         (snap / "trainlog.json").write_text(json.dumps(log, ensure_ascii=False), encoding="utf-8")
         lines.append(
             ProgressLine(
