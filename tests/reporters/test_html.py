@@ -77,8 +77,9 @@ def _render(folder: Path) -> str:
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    root = make_kept_run(tmp_path_factory.mktemp("kept") / "k", epochs=5, size=(64, 64),
-                         findings=[sample_finding()])
+    root = make_kept_run(
+        tmp_path_factory.mktemp("kept") / "k", epochs=5, size=(64, 64), findings=[sample_finding()]
+    )
     return root, _render(root)
 
 
@@ -102,17 +103,24 @@ def test_one_viewer_entry_per_epoch_with_the_tasks_pictures(sample: tuple[Path, 
     assert all(p["img"] and "epoch" in p["alt"] for e in epochs for p in e["pics"])
     # The page opens at the last epoch: its figures are in the HTML, not built by the script.
     figures = re.findall(r'<img src="data:image/png;base64,[^"]+" alt="([^"]+)"', page)
-    assert figures == [f"{n} at epoch 5: {w}" for n, w in (
-        ("image.png", "the input image"), ("label.png", "the ground-truth labels in class colours"),
-        ("pred.png", "the prediction"))]
+    assert figures == [
+        f"{n} at epoch 5: {w}"
+        for n, w in (
+            ("image.png", "the input image"),
+            ("label.png", "the ground-truth labels in class colours"),
+            ("pred.png", "the prediction"),
+        )
+    ]
 
 
 def test_pictures_are_stored_once_per_content(sample: tuple[Path, str]) -> None:
     _, page = sample
     data = _data(page)
     (epochs,) = data["viewers"].values()
-    keys = {p["name"]: {p["img"] for p in (q for e in epochs for q in e["pics"] if q["name"] == p["name"])}
-            for p in epochs[0]["pics"]}
+    keys = {
+        p["name"]: {p["img"] for p in (q for e in epochs for q in e["pics"] if q["name"] == p["name"])}
+        for p in epochs[0]["pics"]
+    }
     # image.png and label.png are the same file at every epoch; pred.png changes every epoch.
     assert len(keys["image.png"]) == 1 and len(keys["label.png"]) == 1 and len(keys["pred.png"]) == 5
     in_page = set(re.findall(r'data-img="(p\d+)"', page))
@@ -129,10 +137,12 @@ def test_large_pictures_are_downscaled_and_class_colours_kept(tmp_path: Path) ->
     for uri in uris:
         im = Image.open(io.BytesIO(base64.b64decode(uri)))
         assert max(im.size) == 256 and im.size == (256, 128)
-    label_key = next(p["img"] for p in _data(page)["viewers"]["scenario-baseline"][0]["pics"]
-                     if p["name"] == "label.png")
-    label_uri = (_data(page)["images"].get(label_key)
-                 or re.search(rf'src="([^"]+)" alt="[^"]*" data-img="{label_key}"', page).group(1))
+    label_key = next(
+        p["img"] for p in _data(page)["viewers"]["scenario-baseline"][0]["pics"] if p["name"] == "label.png"
+    )
+    label_uri = _data(page)["images"].get(label_key) or re.search(
+        rf'src="([^"]+)" alt="[^"]*" data-img="{label_key}"', page
+    ).group(1)
     label = Image.open(io.BytesIO(base64.b64decode(label_uri.split(",", 1)[1]))).convert("RGB")
     assert {c for _, c in label.getcolors(1 << 16)} <= allowed  # nearest-neighbour: no blended colours
 
@@ -140,17 +150,24 @@ def test_large_pictures_are_downscaled_and_class_colours_kept(tmp_path: Path) ->
 def test_every_metric_is_charted_train_and_valid_overall_and_per_class(sample: tuple[Path, str]) -> None:
     _, page = sample
     for metric in ("precision", "recall", "score", "loss"):
-        chart = re.search(rf'<svg class="chart"[^>]*data-metric="{metric}" data-group="all".*?</svg>', page, re.S)
+        chart = re.search(
+            rf'<svg class="chart"[^>]*data-metric="{metric}" data-group="all".*?</svg>', page, re.S
+        )
         assert chart is not None, metric
         for split in ("train", "valid"):
-            series = re.search(rf'<g class="series" data-split="{split}" data-group="all".*?</g>', chart.group(0),
-                               re.S)
+            series = re.search(
+                rf'<g class="series" data-split="{split}" data-group="all".*?</g>', chart.group(0), re.S
+            )
             assert series is not None and series.group(0).count("<circle") == 5
-        per_class = re.search(rf'<svg class="chart"[^>]*data-metric="{metric}" data-group="classes".*?</svg>',
-                              page, re.S)
+        per_class = re.search(
+            rf'<svg class="chart"[^>]*data-metric="{metric}" data-group="classes".*?</svg>', page, re.S
+        )
         assert per_class is not None
-        groups = set(re.findall(r'<g class="series" data-split="(?:train|valid)" data-group="([^"]+)"',
-                                per_class.group(0)))
+        groups = set(
+            re.findall(
+                r'<g class="series" data-split="(?:train|valid)" data-group="([^"]+)"', per_class.group(0)
+            )
+        )
         assert groups == {"building", "water", "road"}
     assert "loss (损失)" in page  # the trainlog's display names
 
@@ -169,8 +186,15 @@ def test_timeline_shows_each_progress_line_and_epoch_durations(sample: tuple[Pat
 def test_traincfg_dataset_and_timings_are_shown(sample: tuple[Path, str]) -> None:
     _, page = sample
     text = " ".join(_parse(page).text)
-    for expected in ("learning_rate", "linknet34", "devel/kit/dataset/segmentation/", "building", "255,0,0",
-                     "train/images: 1", "total"):
+    for expected in (
+        "learning_rate",
+        "linknet34",
+        "devel/kit/dataset/segmentation/",
+        "building",
+        "255,0,0",
+        "train/images: 1",
+        "total",
+    ):
         assert expected in text, expected
 
 
@@ -179,9 +203,17 @@ def test_untrusted_text_cannot_inject_markup_or_script(tmp_path: Path) -> None:
     finding = sample_finding(message=EVIL, hint=EVIL, path=EVIL)
     png = io.BytesIO()
     Image.new("RGB", (4, 4)).save(png, format="PNG")
-    root = make_kept_run(tmp_path / "k", epochs=2, size=(32, 32), classes=classes, findings=[finding],
-                         metrics={EVIL: EVIL}, stderr=EVIL, returncode=1,
-                         extra_pictures={'"><img src=x onerror=alert(1)>.png': png.getvalue()})
+    root = make_kept_run(
+        tmp_path / "k",
+        epochs=2,
+        size=(32, 32),
+        classes=classes,
+        findings=[finding],
+        metrics={EVIL: EVIL},
+        stderr=EVIL,
+        returncode=1,
+        extra_pictures={'"><img src=x onerror=alert(1)>.png': png.getvalue()},
+    )
     page = _render(root)
     assert EVIL not in page and "<img src=x" not in page
     parsed = _parse(page)
@@ -222,15 +254,23 @@ def test_broken_outputs_become_notes_not_crashes(tmp_path: Path) -> None:
     page = _render(root)
     epochs = _data(page)["viewers"]["scenario-baseline"]
     notes = {(e["k"], p["name"]): p["note"] for e in epochs for p in e["pics"] if p["img"] is None}
-    assert notes == {(2, "pred.png"): "not a PNG file (wrong signature)", (3, "pred.png"): "missing",
-                     (3, "label.png"): "empty file"}
+    assert notes == {
+        (2, "pred.png"): "not a PNG file (wrong signature)",
+        (3, "pred.png"): "missing",
+        (3, "label.png"): "empty file",
+    }
     assert "No metric values to draw" in page and "is not valid JSON" in page
     assert str(root) not in page.split("No metric values", 1)[1].split("</p>", 1)[0]
 
 
 def test_report_without_kept_folder_shows_verdict_findings_and_timings() -> None:
-    report = Report(kind="run", subject="x/train.py", task="segmentation", findings=(sample_finding(),),
-                    timings={"total": 1.5})
+    report = Report(
+        kind="run",
+        subject="x/train.py",
+        task="segmentation",
+        findings=(sample_finding(),),
+        timings={"total": 1.5},
+    )
     out = io.StringIO()
     write_html(report, out)
     page = out.getvalue()
@@ -273,6 +313,11 @@ def test_report_command_refuses_bad_input_with_a_clear_error(
         html = tmp_path
     assert main(["report", str(folder), "--html", str(html)]) == 2
     err = capsys.readouterr().err
-    expected = {"no folder": "no such folder", "not kept": "no report.json", "bad json": "not valid JSON",
-                "no html folder": "no folder", "html is a folder": "got a folder"}[case]
+    expected = {
+        "no folder": "no such folder",
+        "not kept": "no report.json",
+        "bad json": "not valid JSON",
+        "no html folder": "no folder",
+        "html is a folder": "got a folder",
+    }[case]
     assert expected in err and "Traceback" not in err
