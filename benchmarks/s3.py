@@ -97,10 +97,13 @@ def bench_generation(size: int, images: int) -> None:
         took, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         count = images + 1
         # CPU time beside wall time: on a busy machine the wall time mostly measures the others.
+        rate = count / took
+        mib = ds.total_bytes() / 2**20
         print(
-            f"  {task:<17} {took:6.3f} s ({cpu:5.3f} s CPU) for {count} images: {count / took:7.1f} images/s, "
-            f"{len(ds.files)} files, {ds.total_bytes() / 2**20:.2f} MiB"
+            f"  {task:<17} {took:6.3f} s ({cpu:5.3f} s CPU) for {count} images: {rate:6.1f} images/s, ",
+            end="",
         )
+        print(f"{len(ds.files)} files, {mib:.2f} MiB")
 
 
 def bench_upload(size: int, images: int) -> None:
