@@ -306,8 +306,8 @@ class TrainlogChecker:
         else:
             raise _fail("expected ',' or '}' after a member", t, pos)
         _end(t, pos)
-        if parsed.entries is not None:  # a second "epochs" member after the array: not the common case
-            raise _Syntax("resume not possible")
+        if any(key == "epochs" for key, _ in parsed.tail or ()):
+            raise _Syntax("a second epochs member: parse the whole file")  # JSON keeps the last one
         parsed.entries, parsed.resumed = new, len(self._judged)
         self._prev = raw
         if new:

@@ -184,6 +184,10 @@ def test_duplicate_epochs_member_keeps_the_last_like_json() -> None:
     assert json.loads(doubled) == parse_trainlog(doubled)
     findings = TrainlogChecker(CFG).check(doubled, progress_k=2)
     assert [f.rule for f in findings] == ["LOG006"]  # 0 entries where 2 were announced
+    # The same when the second member appears in a snapshot that otherwise only grew.
+    checker = TrainlogChecker(CFG)
+    assert checker.check(raw, progress_k=2) == []
+    assert [f.rule for f in checker.check(doubled, progress_k=2)] == ["LOG006"]
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
