@@ -242,3 +242,33 @@ def test_missing_environment_says_how_to_set_it(run_script: ScriptRunner, missin
     """
     message = last_json(run_script(code, env={missing: ""}))
     assert "pie-check serve" in message or "unknown dataset id" in message
+
+
+def test_direct_reads_are_signed_as_botocore_signs(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The direct path may meet a server that checks signatures (MinIO on 127.0.0.1): it must sign as boto3.
+    import datetime
+    import importlib.util
+
+    import botocore.auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.config import Config
+    from botocore.credentials import Credentials
+
+    from pie_conformance.s3 import AIUTILS_PATH
+
+    spec = importlib.util.spec_from_file_location(
+        "_shim_signing", Path(AIUTILS_PATH) / "aiUtils" / "aiUtils.py"
+    )
+    assert spec is not None and spec.loader is not None
+    shim = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shim)
+    fixed = datetime.datetime(2024, 5, 1, 12, 30, 5, tzinfo=datetime.timezone.utc)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: fixed)
+    path = "/pie-engine-ai/devel/kit/dataset/segmentation/x/train/images/a%20b%2B%E5%9B%BE.png"
+    request = AWSRequest(method="GET", url=f"https://127.0.0.1:9000{path}")
+    # The direct path sends UNSIGNED-PAYLOAD (S3 allows it for any request); ask botocore for the same.
+    request.context["client_config"] = Config(s3={"payload_signing_enabled": False})
+    botocore.auth.S3SigV4Auth(Credentials("AKID", "SECRET"), "s3", "us-east-1").add_auth(request)
+    mine = shim._sign_v4("GET", "127.0.0.1:9000", path, "AKID", "SECRET", now=fixed)
+    assert mine["x-amz-date"] == request.headers["X-Amz-Date"]
+    assert mine["Authorization"] == request.headers["Authorization"]

@@ -75,9 +75,11 @@ def _registry() -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()}
 
 
-def _sign_v4(method: str, host: str, path: str, access: str, secret: str) -> dict[str, str]:
+def _sign_v4(
+    method: str, host: str, path: str, access: str, secret: str, now: datetime.datetime | None = None
+) -> dict[str, str]:
     """Signature V4 headers for a body-less S3 request (what boto3 would send, minus its overhead)."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = now or datetime.datetime.now(datetime.timezone.utc)
     amz_date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
     payload = "UNSIGNED-PAYLOAD"
     headers = f"host:{host}\nx-amz-content-sha256:{payload}\nx-amz-date:{amz_date}\n"
