@@ -188,7 +188,11 @@ class _Check:
         self.on_progress = on_progress
         self.inspector: Any = None
         #: Seconds spent per phase, summed over runs (reported as the report's timings).
-        self.phases: dict[str, float] = {"prepare": 0.0, "script": 0.0, "frozen": 0.0, "after_exit": 0.0}
+        self.phases: dict[str, float] = {
+            "prepare": 0.0, "script": 0.0, "frozen": 0.0, "gate_wait": 0.0, "after_exit": 0.0,
+        }
+        self._s3_ready = False
+        self._pending_reset: dict[str, bytes] | None = None
 
     # -- one run -----------------------------------------------------------------------------------
     def _prepare_folder(self, name: str, traincfg: Mapping[str, Any]) -> tuple[Path, Path]:
@@ -243,8 +247,17 @@ class _Check:
         aiutils = self.aiutils_env(notebook=not traincfg.get("dataset_id"))
         env = self._env(run_dir, probe, aiutils, unbuffered=mode != "buffering")
         before = scan_tree(work)
-        n_before = len(self.server.requests())  # the kit's own uploads come first in the log
-        fingerprint_before = self.store.fingerprint(self.ds.prefix)
+        opened: dict[str, Any] = {}
+
+        def open_s3() -> None:
+            self._apply_reset()
+            opened["n_before"] = len(self.server.requests())  # the kit's own uploads come first in the log
+            opened["fingerprint"] = self.store.fingerprint(self.ds.prefix)
+
+        # The first run starts while the mock S3 is still starting: the script's first connection waits.
+        gate = open_s3 if not self._s3_ready else None
+        if gate is None:
+            open_s3()
         start_local = script_now()
         checks: _ProgressChecks | None = None
         known_outside: dict[str, Any] = {}
@@ -278,12 +291,21 @@ class _Check:
             argv=[self.python, "train.py"], cwd=work, env=env,
             stdin=(json.dumps(traincfg, ensure_ascii=False) + "\n").encode("utf-8"),
             timeout=self.timeout, freeze=mode == "full",
-            stop_after_progress=1 if mode == "partial" else None,
+            stop_after_progress=1 if mode == "partial" else None, gate=gate,
         )
         self.phases["prepare"] += time.monotonic() - t_prepare
-        result = run_process(spec, at_progress)
+        try:
+            result = run_process(spec, at_progress)
+        except _PortTaken:
+            # The port chosen for the mock S3 was taken meanwhile: it now runs on another one, so this run
+            # starts again from scratch with the new endpoint.
+            if checks is not None:
+                checks.queue.put(None)
+            shutil.rmtree(run_dir, ignore_errors=True)
+            return self.run(name, traincfg, mode=mode, resume_key=resume_key,
+                            checkpoint_change=checkpoint_change)
+        n_before, fingerprint_before = opened["n_before"], opened["fingerprint"]
         t_exit = time.monotonic()
-        self.phases["script"] += result.script_time
         self.phases["frozen"] += result.frozen_time
         findings: list[Finding] = []
         if checks is not None:
@@ -299,6 +321,11 @@ class _Check:
             probe_data = json.loads(probe.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             probe_data = None
+        waited = probe_data.get("gate_wait") if isinstance(probe_data, dict) else None
+        if isinstance(waited, (int, float)) and 0 < waited <= result.gate_time + 0.01:
+            result = dataclasses.replace(result, waited=float(waited))
+        self.phases["script"] += result.script_time
+        self.phases["gate_wait"] += result.waited
         record = RunRecord(
             scenario=name, task=self.task, traincfg=traincfg, progress=result.progress,
             near_misses=result.near_misses, returncode=result.returncode, timed_out=result.timed_out,
@@ -319,41 +346,75 @@ class _Check:
 
     # -- S3 ----------------------------------------------------------------------------------------
     def start_s3(self, stack: Any, images: int, size: tuple[int, int], spec: Any = None) -> None:
+        """Start the mock S3 (in the background, on a port chosen now) and make the dataset."""
         from pie_conformance.datasets import DatasetSpec, generate
-        from pie_conformance.s3 import BUCKET, DatasetStore, MockS3Server
+        from pie_conformance.s3 import BUCKET
 
-        # The server's start-up (its own interpreter importing moto) overlaps making the dataset.
-        server = MockS3Server()
+        self.bucket = BUCKET
+        self._stack = stack
+        # The port is chosen here so that the first run can start while the server is still starting.
+        self._launch_server(_free_port())
+        if spec is None:
+            spec = DatasetSpec(self.task, train_images=images, valid_images=max(1, images // 2), size=size,
+                               seed=0)
+        self.ds = generate(spec)
+        self.served_digests = frozenset(hashlib.sha256(b).hexdigest() for b in self.ds.files.values())
+
+    def _launch_server(self, port: int) -> None:
+        from pie_conformance.s3 import MockS3Server
+
+        server = MockS3Server(port=port)
         failure: list[BaseException] = []
 
         def start() -> None:
             try:
                 server.start()
-            except BaseException as exc:  # re-raised below, in this thread
+            except BaseException as exc:  # re-raised by _wait_s3, in the thread that needs the server
                 failure.append(exc)
 
-        starter = threading.Thread(target=start, daemon=True)
-        starter.start()
-        stack.callback(_in_background, server.stop)
-        if spec is None:
-            spec = DatasetSpec(self.task, train_images=images, valid_images=max(1, images // 2), size=size,
-                               seed=0)
-        self.ds = generate(spec)
-        starter.join()
-        if failure:
-            raise failure[0]
+        self._starter = threading.Thread(target=start, daemon=True)
+        self._starter.start()
+        self._start_failure = failure
+        self._stack.callback(_in_background, server.stop)
         self.server = server
-        self.bucket = BUCKET
-        self.store = DatasetStore(server.endpoint_url)
-        self.served_digests = frozenset(hashlib.sha256(b).hexdigest() for b in self.ds.files.values())
+        self.endpoint = f"http://127.0.0.1:{port}" if port else ""
+        self._s3_ready = False
+
+    def _wait_s3(self) -> None:
+        """Block until the server answers; a port taken meanwhile restarts it on a free one (_PortTaken)."""
+        if self._s3_ready:
+            return
+        from pie_conformance.s3 import DatasetStore
+
+        self._starter.join()
+        if self._start_failure:
+            exc = self._start_failure[0]
+            if self.endpoint and "did not start" in str(exc):
+                self._launch_server(0)
+                self._wait_s3()
+                raise _PortTaken(str(exc)) from exc
+            raise exc
+        self.endpoint = self.server.endpoint_url
+        self.store = DatasetStore(self.endpoint)
+        self._s3_ready = True
 
     def reset_s3(self, extra: Mapping[str, bytes] = {}) -> None:  # noqa: B006 - read only
-        """A fresh bucket holding the dataset (and the resume weights), as at the start of each run."""
+        """A fresh bucket holding the dataset (and the resume weights), as at the start of each run.
+
+        Done when the next run opens the S3 (before it starts, or while the first run waits for it).
+        """
+        self._pending_reset = dict(extra)
+        self.served_digests = self.served_digests | {hashlib.sha256(b).hexdigest() for b in extra.values()}
+
+    def _apply_reset(self) -> None:
+        self._wait_s3()
+        if self._pending_reset is None:
+            return
+        extra, self._pending_reset = self._pending_reset, None
         self.server.reset()
         self.store.upload(self.ds)
         for key, data in extra.items():
             self.store.put_object(key, data)
-        self.served_digests = self.served_digests | {hashlib.sha256(b).hexdigest() for b in extra.values()}
 
     def use_dataset(self, ds: Any) -> None:
         """Serve another dataset from the next ``reset_s3`` on (the exploration's per-example datasets)."""
@@ -365,7 +426,7 @@ class _Check:
 
         registry = {self.ds.dataset_id: f"s3://{self.bucket}/{self.ds.prefix}"}
         # A traincfg with dataset_id "" is the platform's notebook: the id comes from AI_DATASET_ID.
-        env = dict(aiutils_env(self.server.endpoint_url, registry=registry,
+        env = dict(aiutils_env(self.endpoint, registry=registry,
                                dataset_id=self.ds.dataset_id if notebook else None))
         env.pop("PYTHONPATH", None)  # the kit sets its own, without the caller's PYTHONPATH
         return env
@@ -638,6 +699,19 @@ def _dataset_spec(task: str, traincfg: Mapping[str, Any] | None, images: int, si
                                          seed=0, **kw)
     except (ValueError, TypeError) as exc:
         raise UsageError(f"cannot make a dataset for the traincfg given: {exc}") from None
+
+
+class _PortTaken(Exception):
+    """The mock S3 could not use the port chosen in advance; it was restarted on a free one."""
+
+
+def _free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (the mock S3 binds it a moment later)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _in_background(stop: Callable[[], None]) -> None:

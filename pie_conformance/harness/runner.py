@@ -32,6 +32,8 @@ _READ = 64 * 1024
 ProgressCallback = Callable[[ProgressLine, int], None]
 #: The environment variable that tells the script's probe which fd to wait on after a progress line.
 PROGRESS_FD_VAR = "PIE_CHECK_PROGRESS_FD"
+#: The environment variable naming the fd whose end (EOF) lets the script's first connection through.
+GATE_FD_VAR = "PIE_CHECK_GATE_FD"
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,9 @@ class ProcessSpec:
     timeout: float = 600.0
     freeze: bool = True  # SIGSTOP the group while the progress callback runs, and pause the script's print
     stop_after_progress: int | None = None  # end the run (SIGKILL) once this many progress lines were read
+    #: Called once the script is started; until it returns, the script's probe holds back its first network
+    #: connection (the mock S3 may still be starting). If it raises, the script is killed and it propagates.
+    gate: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -68,11 +73,13 @@ class ProcessResult:
     stderr_bytes: int = 0
     start_error: str | None = None  # the interpreter could not be started at all
     pids_left: tuple[int, ...] = field(default_factory=tuple)  # processes killed after the main one ended
+    gate_time: float = 0.0  # seconds from start until the gate opened (0: no gate)
+    waited: float = 0.0  # seconds the script itself spent waiting at the gate (as its probe reported)
 
     @property
     def script_time(self) -> float:
-        """The script's own wall time: start to exit, less the time the kit held it stopped."""
-        return max(0.0, self.wall_time - self.frozen_time)
+        """The script's own wall time: start to exit, less the time the kit held it (snapshots, the gate)."""
+        return max(0.0, self.wall_time - self.frozen_time - self.waited)
 
     def stderr_text(self, max_lines: int = 12) -> str:
         """The last lines of stderr as text (for messages)."""
@@ -315,6 +322,11 @@ def run_process(spec: ProcessSpec, on_progress: ProgressCallback | None = None) 
         os.set_blocking(run.ack_fd, False)
         env[PROGRESS_FD_VAR] = str(wait_fd)
         pass_fds = (wait_fd,)
+    gate_w: int | None = None
+    if spec.gate is not None:
+        gate_r, gate_w = os.pipe()
+        env[GATE_FD_VAR] = str(gate_r)
+        pass_fds = (*pass_fds, gate_r)
     try:
         proc = subprocess.Popen(
             list(spec.argv),
@@ -328,7 +340,7 @@ def run_process(spec: ProcessSpec, on_progress: ProgressCallback | None = None) 
             pass_fds=pass_fds,
         )
     except OSError as exc:
-        for fd in (*pass_fds, run.ack_fd):
+        for fd in (*pass_fds, run.ack_fd, gate_w):
             if fd is not None:
                 os.close(fd)
         return ProcessResult(
@@ -350,12 +362,28 @@ def run_process(spec: ProcessSpec, on_progress: ProgressCallback | None = None) 
         proc.stdin.close()
     except (BrokenPipeError, OSError):
         pass
+    gate_time = 0.0
+    if spec.gate is not None and gate_w is not None:
+        try:
+            spec.gate()
+        except BaseException:
+            _kill_all(proc.pid)
+            proc.wait()
+            os.close(gate_w)
+            t_out.join(timeout=2.0)
+            t_err.join(timeout=2.0)
+            if run.ack_fd is not None:
+                os.close(run.ack_fd)
+            raise
+        os.close(gate_w)  # EOF: every waiting connection goes ahead
+        gate_time = time.monotonic() - run.t0
 
     timed_out = False
     while True:
         with run.lock:
             frozen = run.frozen
-        remaining = run.t0 + spec.timeout + frozen - time.monotonic()
+        # Time the kit held the script (snapshots, the gate) does not count against its limit.
+        remaining = run.t0 + spec.timeout + frozen + gate_time - time.monotonic()
         if remaining <= 0:
             timed_out = not run.stopped_by_kit
             _kill_all(proc.pid)
@@ -403,4 +431,5 @@ def run_process(spec: ProcessSpec, on_progress: ProgressCallback | None = None) 
         stderr_tail=bytes(run.err_tail[-STDERR_TAIL:]),
         stderr_bytes=run.err_bytes,
         pids_left=tuple(left),
+        gate_time=gate_time,
     )

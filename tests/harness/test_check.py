@@ -120,3 +120,16 @@ def test_bad_input_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "full" / "x").write_text("")
     with pytest.raises(UsageError, match="--keep"):
         check_script(tmp_path, task="segmentation", keep=tmp_path / "full")
+
+
+@pytest.mark.slow
+def test_a_port_taken_before_the_mock_binds_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    import pie_conformance.harness.check as check_module
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        monkeypatch.setattr(check_module, "_free_port", lambda: taken.getsockname()[1])
+        report = check_script(CASES / "determinism", task="detection", scenarios=["baseline"], timeout=60)
+    assert report.rule_ids() == {"OUT002", "OUT004"}, [(f.rule, f.message) for f in report.findings]
+    assert report.scenarios[0].details["progress_lines"] == 2

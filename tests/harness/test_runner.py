@@ -8,6 +8,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from pie_conformance.harness.runner import STDOUT_HEAD, STDOUT_TAIL, ProcessSpec, _proc_state, run_process
 
 ENV = {"PATH": os.environ.get("PATH", ""), "PYTHONUNBUFFERED": "1"}
@@ -179,3 +181,53 @@ def test_probe_pauses_the_script_until_the_snapshot_is_taken(tmp_path: Path) -> 
     # Every snapshot saw the state as it was when the line was printed, never the next epoch's.
     assert seen == [(1, None)] + [(k, str(k - 1)) for k in range(2, 31)] + [(31, "30"), (32, "30")]
     assert [p.text for p in result.near_misses] == ["[process: 33/30]"]
+
+
+def test_gate_holds_the_first_connection_until_it_opens(tmp_path: Path) -> None:
+    import socket
+
+    from pie_conformance.harness.check import _PROBE_DIR, _free_port
+
+    port = _free_port()
+    spec = _spec(
+        tmp_path,
+        f"""
+        import socket
+        with socket.create_connection(("127.0.0.1", {port}), timeout=10) as s:
+            print(s.recv(5).decode())
+    """,
+    )
+    listener: list[socket.socket] = []
+
+    def gate() -> None:  # the server only exists once the gate opens
+        time.sleep(0.5)
+        srv = socket.create_server(("127.0.0.1", port))
+        listener.append(srv)
+
+        def serve() -> None:
+            conn, _ = srv.accept()
+            conn.sendall(b"hello")
+            conn.close()
+
+        import threading
+
+        threading.Thread(target=serve, daemon=True).start()
+
+    env = dict(ENV, PYTHONPATH=str(_PROBE_DIR))
+    result = run_process(ProcessSpec(spec.argv, spec.cwd, env, timeout=20.0, gate=gate))
+    listener[0].close()
+    assert result.returncode == 0, result.stderr_text()
+    assert result.stdout_head == b"hello\n"
+    assert result.gate_time >= 0.5
+
+
+def test_a_failing_gate_ends_the_script(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "import time; time.sleep(30)")
+
+    def gate() -> None:
+        raise RuntimeError("no server")
+
+    t = time.monotonic()
+    with pytest.raises(RuntimeError, match="no server"):
+        run_process(ProcessSpec(spec.argv, spec.cwd, ENV, timeout=20.0, gate=gate))
+    assert time.monotonic() - t < 10

@@ -6,6 +6,9 @@ platform.
 
 - ``PIE_CHECK_PROBE`` names a report file written at a normal interpreter exit by the process that imported
   this module (what RUN005 needs). os._exit or a signal leave no report, which the rule accepts.
+- ``PIE_CHECK_GATE_FD`` names a pipe the kit closes once the mock S3 is ready. Until then the script's first
+  network connection waits (the script starts while the mock S3 is still starting, so its own start-up,
+  e.g. importing torch, overlaps the kit's). The time waited is in the report, and is not the script's.
 - ``PIE_CHECK_PROGRESS_FD`` names a pipe the kit writes one byte to after it has taken the snapshot of a
   progress line. stdout is replaced by an equivalent unbuffered stream that, right after writing an exact
   ``[Process: k/N]`` line, waits for that byte. The snapshot then holds exactly what was on disk when the
@@ -22,6 +25,8 @@ import sys
 
 _path = os.environ.pop("PIE_CHECK_PROBE", None)
 _progress_fd = os.environ.pop("PIE_CHECK_PROGRESS_FD", None)
+_gate_fd = os.environ.pop("PIE_CHECK_GATE_FD", None)
+_gate_waited = 0.0
 _pid = os.getpid()
 # The same test as the kit's (harness/progress.py): only lines the kit answers may wait for an answer.
 _EXACT = re.compile(rb"\[Process: [0-9]{1,9}/[0-9]{1,9}\]")
@@ -107,6 +112,7 @@ def _report():
         except Exception:
             cuda_initialized = False
     data = {
+        "gate_wait": _gate_waited,
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "cuda_initialized": cuda_initialized,
         "torch_imported": torch is not None,
@@ -118,8 +124,50 @@ def _report():
         pass
 
 
+def _install_gate(fd):
+    import socket
+    import time
+
+    original = {name: getattr(socket.socket, name) for name in ("connect", "connect_ex")}
+    state = {"open": False}
+
+    def wait():
+        # Every waiting thread (and forked child) reads until EOF: nothing is ever written, only closed.
+        global _gate_waited
+        if state["open"]:
+            return
+        t = time.monotonic()
+        while True:
+            try:
+                if not os.read(fd, 64):
+                    break
+            except InterruptedError:
+                continue
+            except OSError:
+                break
+        if os.getpid() == _pid:
+            _gate_waited += time.monotonic() - t
+        state["open"] = True
+        for name, fn in original.items():  # from now on, connections cost nothing extra
+            setattr(socket.socket, name, fn)
+
+    def connect(self, address):
+        wait()
+        return original["connect"](self, address)
+
+    def connect_ex(self, address):
+        wait()
+        return original["connect_ex"](self, address)
+
+    socket.socket.connect = connect
+    socket.socket.connect_ex = connect_ex
+
+
 if _path:
     atexit.register(_report)
+if _gate_fd:
+    with contextlib.suppress(ValueError, OSError):
+        _install_gate(int(_gate_fd))
 if _progress_fd:
     with contextlib.suppress(ValueError, OSError):
         _install_pause(int(_progress_fd))
