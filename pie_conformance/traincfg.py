@@ -96,6 +96,15 @@ def _int(value: object) -> int | None:
     return None
 
 
+def _float(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # an integer too large for a float
+        return None
+
+
 def _str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -155,7 +164,7 @@ class TrainCfg:
             and n_class_text.isdigit() else None,
             load_size=_load_size(d.get("load_size")),
             model_name=_str(d.get("model_name")),
-            learning_rate=float(lr) if isinstance(lr, (int, float)) and not isinstance(lr, bool) else None,
+            learning_rate=_float(lr),
             epochs=_int(d.get("epochs")),
             batch_size=_int(d.get("batch_size")),
             auto_termination=_int(d.get("auto_termination")),

@@ -213,10 +213,10 @@ def n_class_counts_labels(cfg: Any) -> Iterator[Problem]:
         )
 
 
-def _number(value: object) -> float | None:
+def _number(value: object) -> float | int | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    return value  # an int stays an int: float() of a huge one would overflow
 
 
 @rule("CFG005")
@@ -236,7 +236,7 @@ def values_in_range(cfg: Any) -> Iterator[Problem]:
     checks = (
         ("epochs", lambda v: v >= 1, "an integer >= 1"),
         ("batch_size", lambda v: v >= 1, "an integer >= 1"),
-        ("learning_rate", lambda v: math.isfinite(v) and v > 0, "a number > 0"),
+        ("learning_rate", lambda v: v > 0 and (isinstance(v, int) or math.isfinite(v)), "a number > 0"),
         ("gpu_num", lambda v: v >= 0, "an integer >= 0 (0 = CPU only)"),
         ("auto_termination", lambda v: v in (0, 1), "0 or 1"),
     )

@@ -345,7 +345,7 @@ def epochs_numbered(piece: object) -> Iterator[Problem]:
     for i, n in enumerate(() if in_order else numbers):
         if n is not None and n != i + 1:
             yield Problem(
-                f"expected epoch entry {i + 1} to be numbered {i + 1}, got {n}"
+                f"expected epoch entry {i + 1} to be numbered {i + 1}, got {_short(n)}"
                 + (" (numbering starts at 0)" if i == 0 and n == 0 else ""),
                 hint='append {"epoch": epoch + 1, ...} once per finished epoch (epoch counting from 0)',
                 path=piece.path,
@@ -474,14 +474,14 @@ def _bounds(key: str) -> tuple[float, float]:
     return found
 
 
-def _range_problem(key: str, value: float) -> str | None:
-    """Why one numeric metric value is wrong, or None."""
+def _range_problem(key: str, value: float | int) -> str | None:
+    """Why one numeric metric value is wrong, or None (ints of any size are finite)."""
     lo, hi = _bounds(key)
     if lo <= value <= hi and value - value == 0:  # the last test is False for inf and nan
         return None
-    if not math.isfinite(value):
+    if not isinstance(value, int) and not math.isfinite(value):
         return f"{key}={value} (not finite)"
-    return f"{key}={value} ({_KIND_WORDS[metric_kind(key) or '']})"
+    return f"{key}={_short(value, 30)} ({_KIND_WORDS[metric_kind(key) or '']})"
 
 
 def _values_hint(bad: list[str]) -> str:
@@ -510,14 +510,14 @@ def metric_values_in_range(piece: object) -> Iterator[Problem]:
                     bad.append(f"{split} {item.get('class')} {_range_problem(key, value)}")
                 elif not _is_number(value):
                     bad.append(f"{split} {item.get('class')} {key}={_short(value, 30)} (not a number)")
-                elif why := _range_problem(key, float(value)):  # a subclass of int or float
+                elif why := _range_problem(key, value):  # a subclass of int or float
                     bad.append(f"{split} {item.get('class')} {why}")
         where = "metric values"
     elif isinstance(piece, LogDocument):
         best = piece.members.get("best")
         if isinstance(best, dict):
             # Non-numbers in best are LOG010's; only the ranges are judged here.
-            numbers = [(k, float(v)) for k, v in best.items() if _is_number(v)]
+            numbers = [(k, v) for k, v in best.items() if _is_number(v)]
             bad = [f"best {why}" for k, v in numbers if (why := _range_problem(k, v))]
         where = "best's values"
     else:

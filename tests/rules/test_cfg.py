@@ -146,3 +146,10 @@ def test_deeply_nested_config_is_a_usage_error_not_a_recursion_traceback() -> No
         validate_traincfg(b"[" * 100_000 + b"]" * 100_000)
     deep_label = {**_guide(), "label": "[" * 50_000 + "]" * 50_000}
     assert _ids(deep_label) == {"CFG002"}
+
+
+def test_huge_integers_are_judged_not_crashed_on() -> None:
+    huge = 10**400
+    assert _ids({**_guide(), "learning_rate": huge, "epochs": huge}) == set()
+    assert _ids({**_guide(), "learning_rate": -huge, "gpu_num": -huge}) == {"CFG005"}
+    assert validate_traincfg(json.dumps({**_guide(), "batch_size": -huge}).encode()).rule_ids() == {"CFG005"}

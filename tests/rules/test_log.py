@@ -193,3 +193,12 @@ def test_deep_nesting_is_a_finding_not_a_traceback() -> None:
     deep = b'{"epochs": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}"
     (finding,) = TrainlogChecker().check(deep)
     assert finding.rule == "LOG002" and "nested too deeply" in finding.message
+
+
+def test_huge_integers_are_judged_not_crashed_on() -> None:
+    log = json.loads((CASES / "pass" / "guide_example.json").read_text(encoding="utf-8"))
+    log["epochs"][0]["train"][0]["values"]["precision"] = 10**400
+    log["best"]["recall"] = 10**400
+    findings = TrainlogChecker().check(json.dumps(log).encode())
+    assert [f.rule for f in findings] == ["LOG009", "LOG009"]
+    assert all("..." in f.message and len(f.message) < 300 for f in findings)
