@@ -55,7 +55,7 @@ figcaption { font-size: .9rem; color: var(--muted); overflow-wrap: anywhere; }
   border: 2px dashed var(--bad); color: #8f3b00; padding: .5rem; overflow-wrap: anywhere; }
 .charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 26rem), 1fr)); gap: 1rem; }
 .chart-box { border: 1px solid var(--line); padding: .5rem; border-radius: .25rem; min-width: 0; }
-.wide { max-width: 46rem; }
+.wide { max-width: 36rem; }
 .chart-box h4 { margin: 0 0 .25rem; font-size: 1rem; overflow-wrap: anywhere; }
 svg.chart { width: 100%; height: auto; display: block; font-size: 12px; }
 svg.chart .plot { fill: #fff; stroke: var(--line); }

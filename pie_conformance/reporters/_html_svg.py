@@ -16,7 +16,7 @@ from html import escape
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 TRAIN_COLOUR, VALID_COLOUR = PALETTE[0], PALETTE[1]
 
-_W, _H = 640, 300
+_W, _H = 480, 270
 _PAD_L, _PAD_R, _PAD_T, _PAD_B = 62, 16, 14, 46
 #: Points per series up to which each point has its own tooltip.
 _MAX_TOOLTIPS = 30

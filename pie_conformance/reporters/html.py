@@ -70,19 +70,15 @@ def _slug(text: str, used: set[str]) -> str:
     return slug
 
 
-def _table(
-    rows: Iterable[Sequence[str]], head: Sequence[str] | None = None, caption: str | None = None
-) -> str:
-    """A table from cells that are already HTML (callers escape)."""
+def _table(rows: Iterable[Sequence[str]], head: Sequence[str] | None = None, *, numbers: bool = True) -> str:
+    """A table from cells that are already HTML (callers escape); ``numbers``: right-align numeric cells."""
     parts = ['<div class="table-wrap"><table>']
-    if caption:
-        parts.append(f"<caption>{caption}</caption>")
     if head:
         parts.append("<thead><tr>" + "".join(f'<th scope="col">{h}</th>' for h in head) + "</tr></thead>")
     parts.append("<tbody>")
     for row in rows:
         cells = [f'<th scope="row">{row[0]}</th>'] + [
-            f'<td class="num">{c}</td>' if _numeric(c) else f"<td>{c}</td>" for c in row[1:]
+            f'<td class="num">{c}</td>' if numbers and _numeric(c) else f"<td>{c}</td>" for c in row[1:]
         ]
         parts.append("<tr>" + "".join(cells) + "</tr>")
     parts.append("</tbody></table></div>")
@@ -513,6 +509,16 @@ def _labels_table(labels: Any) -> str:
     return _table(rows, ["class_name", "class_value", "class_title", "class_color"]) if rows else ""
 
 
+def _cfg_value(key: str, value: Any) -> str:
+    text = esc(json.dumps(value, ensure_ascii=False))
+    if key == "label" and isinstance(value, str):
+        # A JSON string holding JSON: unreadable inline, so folded (the labels table below decodes it).
+        return (
+            f"<details><summary>a JSON string of {len(value)} characters</summary><pre>{text}</pre></details>"
+        )
+    return text
+
+
 def _traincfg(kept: KeptRun) -> str:
     parts = ['<section id="traincfg" aria-labelledby="traincfg-h"><h2 id="traincfg-h">traincfg</h2>']
     first: Mapping[str, Any] | None = None
@@ -526,8 +532,8 @@ def _traincfg(kept: KeptRun) -> str:
         if first is None:
             first = cfg
             parts.append(f'<p class="note">As given to the script in scenario {esc(sc.name)}.</p>')
-            rows = [[esc(k), esc(json.dumps(v, ensure_ascii=False))] for k, v in sorted(cfg.items())]
-            parts.append(_table(rows, ["key", "value (JSON)"]))
+            rows = [[esc(k), _cfg_value(k, v)] for k, v in sorted(cfg.items())]
+            parts.append(_table(rows, ["key", "value (JSON)"], numbers=False))
             try:
                 labels = json.loads(cfg["label"]) if isinstance(cfg.get("label"), str) else None
             except ValueError:
