@@ -46,6 +46,10 @@ def strict_loads(data: bytes | str) -> Any:
         return STRICT_DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise StrictJSONError(describe_decode_error(exc)) from None
+    except StrictJSONError:
+        raise
+    except ValueError as exc:  # e.g. an integer over Python's 4300-digit conversion limit
+        raise StrictJSONError(f"a value cannot be read ({exc})") from None
     except RecursionError:
         raise StrictJSONError("nested too deeply to read") from None
 

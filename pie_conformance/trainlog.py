@@ -70,6 +70,8 @@ def _value(s: str, pos: int) -> tuple[Any, int]:
         raise _Syntax(describe_decode_error(exc)) from None
     except StrictJSONError as exc:
         raise _fail(str(exc), s, pos) from None
+    except ValueError as exc:  # e.g. an integer over Python's 4300-digit conversion limit
+        raise _fail(f"a value cannot be read ({exc})", s, pos) from None
     except RecursionError:
         raise _fail("nested too deeply to read", s, pos) from None
 

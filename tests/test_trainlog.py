@@ -234,3 +234,9 @@ def test_parse_trainlog_accepts_exactly_strict_json(text: str) -> None:
             parse_trainlog(text.encode())
     else:
         assert parse_trainlog(text.encode()) == expected
+
+
+def test_a_number_too_long_to_convert_is_a_finding() -> None:
+    raw = _raw(_log_after(1)).replace(b'"2021-05-14 09:10:38"', b"1" + b"0" * 5000, 1)
+    (finding,) = TrainlogChecker(CFG).check(raw)
+    assert finding.rule == "LOG002" and "cannot be read" in finding.message

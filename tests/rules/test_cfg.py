@@ -153,3 +153,10 @@ def test_huge_integers_are_judged_not_crashed_on() -> None:
     assert _ids({**_guide(), "learning_rate": huge, "epochs": huge}) == set()
     assert _ids({**_guide(), "learning_rate": -huge, "gpu_num": -huge}) == {"CFG005"}
     assert validate_traincfg(json.dumps({**_guide(), "batch_size": -huge}).encode()).rule_ids() == {"CFG005"}
+
+
+def test_a_number_too_long_to_convert_is_a_usage_error() -> None:
+    from pie_conformance.errors import UsageError
+
+    with pytest.raises(UsageError, match="cannot be read"):
+        validate_traincfg(b'{"epochs": 1' + b"0" * 5000 + b"}")
