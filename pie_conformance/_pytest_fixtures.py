@@ -120,6 +120,35 @@ class DatasetFactory:
         self._server = server
         self._config = dict(config)
         self._registry = registry
+        self._fingerprints: list[tuple[str, str, dict[str, str]]] = []  # (id, prefix, key -> etag:size)
+
+    @property
+    def readonly(self) -> bool:
+        """Whether the datasets must be unchanged at the end of the test (the marker's ``readonly``)."""
+        return bool(self._config.get("readonly", True))
+
+    def changes(self) -> list[str]:
+        """What the test wrote into its datasets: one line per dataset with objects added, changed or gone."""
+        if not self._fingerprints:
+            return []
+        from pie_conformance.s3 import DatasetStore
+
+        store = DatasetStore(self._server.endpoint_url)
+        lines = []
+        for dataset_id, prefix, before in self._fingerprints:
+            after = store.fingerprint(prefix)
+            parts = []
+            for what, keys in (
+                ("added", sorted(set(after) - set(before))),
+                ("overwritten", sorted(k for k in set(after) & set(before) if after[k] != before[k])),
+                ("deleted", sorted(set(before) - set(after))),
+            ):
+                if keys:
+                    shown = ", ".join(k[len(prefix) :] for k in keys[:3]) + (" ..." if len(keys) > 3 else "")
+                    parts.append(f"{len(keys)} {what} ({shown})")
+            if parts:
+                lines.append(f"dataset {dataset_id}: {'; '.join(parts)}")
+        return lines
 
     def __call__(
         self,
@@ -176,6 +205,7 @@ class DatasetFactory:
         # The mock takes the kit's throw-away keys, DatasetStore's defaults.
         store = DatasetStore(self._server.endpoint_url)
         store.upload(ds)
+        self._fingerprints.append((ds.dataset_id, ds.prefix, store.fingerprint(ds.prefix)))
         cfg = {"epochs": chosen["epochs"]}
         if "gpu_num" in chosen:
             cfg["gpu_num"] = chosen["gpu_num"]

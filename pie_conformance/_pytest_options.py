@@ -265,7 +265,7 @@ def read_settings(config: pytest.Config) -> PieSettings:
             values[spec.ini] = bool(cli) if from_cli else bool(config.getini(spec.ini))
             continue
         if spec.repeatable:
-            raw_items: Sequence[Any] = cli if from_cli else config.getini(spec.ini)
+            raw_items: Sequence[Any] = list(cli) if cli is not None else (config.getini(spec.ini) or [])
             if spec.ini == "pie_script":
                 # Command-line paths are relative to where pytest was started; ini paths to the ini file.
                 base = invocation_dir if from_cli else None
@@ -367,6 +367,12 @@ def _marker_timeout(value: Any) -> float:
     return _positive_seconds(str(value))
 
 
+def _marker_bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise OptionValueError(f"expected True or False, got {value!r}")
+    return value
+
+
 MARKER_ARGS.update(
     task=_task,
     images=_marker_int(_positive_int),
@@ -379,12 +385,14 @@ MARKER_ARGS.update(
     gpu_num=_marker_int(_non_negative_int),
     timeout=_marker_timeout,
     scenarios=_marker_scenarios,
+    readonly=_marker_bool,
 )
 
 MARKER_LINE = (
     "pie(task=None, images=None, valid_images=None, size=None, classes=None, format=None, seed=None, "
-    "epochs=None, gpu_num=None, timeout=None, scenarios=None): configure the pie_dataset, pie_aiutils and "
-    "pie_run fixtures of this test (keyword arguments only; unset ones come from the --pie-* options)"
+    "epochs=None, gpu_num=None, timeout=None, scenarios=None, readonly=True): configure the pie_dataset, "
+    "pie_aiutils and pie_run fixtures of this test (keyword arguments only; unset ones come from the --pie-* "
+    "options; readonly=False lets the test change its datasets)"
 )
 
 

@@ -124,11 +124,26 @@ def _pie_registry() -> DatasetRegistry:
 @pytest.fixture
 def pie_dataset(
     request: pytest.FixtureRequest, pie_s3: MockS3Server, _pie_registry: DatasetRegistry
-) -> Callable[..., PieDataset]:
-    """A factory: ``pie_dataset(task=, images=, size=, classes=, format=)`` -> a dataset in ``pie_s3``."""
+) -> Iterator[Callable[..., PieDataset]]:
+    """A factory: ``pie_dataset(task=, images=, size=, classes=, format=)`` -> a dataset in ``pie_s3``.
+
+    At teardown the datasets must be as they were made: the platform's datasets are read-only to a
+    training script (RUN004). ``@pytest.mark.pie(readonly=False)`` lifts this for tests that write.
+    """
     from pie_conformance._pytest_fixtures import DatasetFactory
 
-    return DatasetFactory(pie_s3, _config_of(request), _pie_registry)
+    factory = DatasetFactory(pie_s3, _config_of(request), _pie_registry)
+    yield factory
+    if factory.readonly:
+        changed = factory.changes()
+        if changed:
+            pytest.fail(
+                "expected the test to leave its datasets unchanged (a training script only reads its "
+                "dataset, RUN004), got:\n  " + "\n  ".join(changed) + "\n"
+                "hint: write outputs under output/ in the working directory, not into the dataset; a test "
+                "that means to write there can say @pytest.mark.pie(readonly=False)",
+                pytrace=False,
+            )
 
 
 @pytest.fixture

@@ -196,3 +196,40 @@ def test_aiutils_follows_the_latest_dataset_and_use_switches(pie_dataset, pie_ai
     pie_aiutils.use(first)
     assert aiUtils.s3GetImg().path == first.path
     assert pie_aiutils.env["AI_DATASET_ID"] == first.dataset_id
+
+
+def test_a_test_that_writes_into_its_dataset_errors_at_teardown(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import boto3
+        import pytest
+
+
+        def put(server, key):
+            s3 = boto3.client("s3", endpoint_url=server.endpoint_url, region_name="us-east-1",
+                              aws_access_key_id="pie-kit-access-key",
+                              aws_secret_access_key="pie-kit-secret-key")
+            s3.put_object(Bucket="pie-engine-ai", Key=key, Body=b"x")
+
+
+        def test_writes(pie_s3, pie_dataset):
+            ds = pie_dataset(images=1)
+            put(pie_s3, ds.prefix + "train/images/extra.png")
+
+
+        @pytest.mark.pie(readonly=False)
+        def test_writes_on_purpose(pie_s3, pie_dataset):
+            ds = pie_dataset(images=1)
+            put(pie_s3, ds.prefix + "train/images/extra.png")
+
+
+        def test_reads_only(pie_dataset):
+            pie_dataset(images=1)
+        """
+    )
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=3, errors=1)
+    out = result.stdout.str()
+    assert "ERROR at teardown of test_writes" in out
+    assert "expected the test to leave its datasets unchanged" in out
+    assert "1 added (train/images/extra.png)" in out
