@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from shim_support import ScriptRunner
+from shim_support import ScriptRunner, make_runner
 
 from pie_conformance.datasets import TASKS, Dataset, DatasetSpec, generate
-from pie_conformance.s3 import DatasetStore, MockS3Server, aiutils_env, registry_for
+from pie_conformance.s3 import DatasetStore, MockS3Server
 
 
 @pytest.fixture(scope="session")
@@ -37,38 +32,5 @@ def datasets(s3_server: MockS3Server) -> dict[str, Dataset]:
 
 @pytest.fixture
 def run_script(s3_server: MockS3Server, datasets: dict[str, Dataset], tmp_path: Path) -> ScriptRunner:
-    """Run Python code in a child process whose environment reaches the mock, as a platform script's would."""
-
-    def run(
-        code: str,
-        dataset: str | None = "segmentation",
-        env: Mapping[str, str] | None = None,
-        endpoint: str | None = None,
-        timeout: float = 120,
-        stdin: str | None = None,
-    ) -> subprocess.CompletedProcess[str]:
-        registry = registry_for(*datasets.values())
-        dataset_id = datasets[dataset].dataset_id if dataset else None
-        child_env = {
-            "PATH": os.environ.get("PATH", os.defpath),
-            "HOME": str(tmp_path),
-            "LANG": "C.UTF-8",
-            "OMP_NUM_THREADS": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PIE_TEST_DATASETS": json.dumps({t: d.dataset_id for t, d in datasets.items()}),
-        }
-        child_env.update(aiutils_env(endpoint or s3_server.endpoint_url, registry, dataset_id))
-        child_env["PYTHONPATH"] = child_env["PYTHONPATH"].split(os.pathsep)[0]  # only the shim
-        child_env.update(env or {})
-        (tmp_path / "script.py").write_text(textwrap.dedent(code), encoding="utf-8")
-        return subprocess.run(
-            [sys.executable, "script.py"],
-            cwd=tmp_path,
-            env=child_env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=timeout,  # a guard against a hang, not a speed check
-        )
-
-    return run
+    """Run Python code in a child process in ``tmp_path`` (see ``make_runner``)."""
+    return make_runner(s3_server, datasets, tmp_path)

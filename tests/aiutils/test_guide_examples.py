@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
+from conftest import make_runner
 from guide_snippets import (
     DATALOADER_1_3_3,
     IMAGE_DATASET_1_3_2,
@@ -118,29 +119,50 @@ print(_json.dumps({"train": _train, "valid": _valid, "values": _values, "n_class
 """
 
 
-@pytest.mark.parametrize("task", ["segmentation", "detection", "change_detection"])
+LAYOUTS = ("segmentation", "detection", "change_detection")
+
+
+@pytest.fixture(scope="module")
+def layout_runs(
+    s3_server: MockS3Server, datasets: dict[str, Dataset], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """The guide's data pipeline over each layout, all three in one child process (one torch import)."""
+    folder = tmp_path_factory.mktemp("guide_layouts")
+    (folder / "linknet34.py").write_text(LINKNET34, encoding="utf-8")  # the guide's own network module
+    for task in LAYOUTS:
+        code = (
+            IMPORTS_1_1
+            + ("import xml.etree.ElementTree as ET\n" if task == "detection" else "")
+            + "\n# The platform sends the parameters as one JSON line on stdin (guide 1.2.1).\n"
+            + "params = json.loads(input())\n"
+            + "import torch  # the guide imports it only in 1.4.3, after ImageDataset has used it\n"
+            + PARAMS_1_2_2
+            + LOAD_MODEL_1_2_2
+            + "\n# Left undefined by the guide: the dataset's S3 path.\ndataset_path = s3Client.path\n"
+            + _adapt(IMAGE_DATASET_1_3_2, LAYOUT_CHANGES[task])
+            + DATALOADER_1_3_3
+            + EPILOGUE
+        )
+        (folder / f"guide_{task}.py").write_text(code, encoding="utf-8")
+    # Boxes vary in number per image: the detection example batches one image at a time.
+    cfgs = {t: datasets[t].traincfg(batch_size=1 if t == "detection" else 2) for t in LAYOUTS}
+    driver = "import runpy\n" + "".join(
+        f"runpy.run_path('guide_{t}.py', run_name='__main__')\n" for t in LAYOUTS
+    )
+    result = make_runner(s3_server, datasets, folder)(
+        driver, dataset=None, stdin="".join(json.dumps(cfgs[t]) + "\n" for t in LAYOUTS), timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    return {t: (cfgs[t], json.loads(line)) for t, line in zip(LAYOUTS, lines[-3:], strict=True)}
+
+
+@pytest.mark.parametrize("task", LAYOUTS)
 def test_image_dataset_and_dataloader_over_each_layout(
-    run_script: ScriptRunner, datasets: dict[str, Dataset], tmp_path: Path, task: str
+    layout_runs: dict[str, Any], datasets: dict[str, Dataset], task: str
 ) -> None:
     ds = datasets[task]
-    (tmp_path / "linknet34.py").write_text(LINKNET34, encoding="utf-8")  # the guide's own network module
-    code = (
-        IMPORTS_1_1
-        + ("import xml.etree.ElementTree as ET\n" if task == "detection" else "")
-        + "\n# The platform sends the parameters as one JSON line on stdin (guide 1.2.1).\n"
-        + "params = json.loads(input())\n"
-        + "import torch  # the guide imports it only in 1.4.3, after ImageDataset has used it\n"
-        + PARAMS_1_2_2
-        + LOAD_MODEL_1_2_2
-        + "\n# Left undefined by the guide: the dataset's S3 path.\ndataset_path = s3Client.path\n"
-        + _adapt(IMAGE_DATASET_1_3_2, LAYOUT_CHANGES[task])
-        + DATALOADER_1_3_3
-        + EPILOGUE
-    )
-    # Boxes vary in number per image: the detection example batches one image at a time.
-    cfg = ds.traincfg(batch_size=1 if task == "detection" else 2)
-    got = last_json(run_script(code, dataset=None, stdin=json.dumps(cfg) + "\n"))
-    assert isinstance(got, dict)
+    cfg, got = layout_runs[task]
     channels = 6 if task == "change_detection" else 3
     assert sorted(got["train"])[-1][0] == [cfg["batch_size"], 32, 32, channels]
     assert sum(batch[0][0] for batch in got["train"]) == 3 and sum(b[0] for b in got["valid"]) == 2
