@@ -8,9 +8,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
-from pie_conformance.datasets import TASKS, DatasetLayoutError, DatasetSpec, check_dir, generate, load_dir
+from pie_conformance.datasets import (
+    TASKS,
+    DatasetLayoutError,
+    DatasetSpec,
+    LabelClass,
+    check_dir,
+    generate,
+    load_dir,
+)
 from pie_conformance.errors import UsageError
 
 
@@ -131,3 +141,37 @@ def test_load_dir_refuses_a_broken_folder_naming_the_paths(tmp_path: Path) -> No
 def test_unknown_task_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="expected a task"):
         check_dir(tmp_path, "classification")
+
+
+_names = st.sampled_from(
+    ["building", "road", "water", "airplane", "storage_tank", "farmland", "ship", "tree"]
+)
+
+
+@st.composite
+def _specs(draw: st.DrawFn) -> DatasetSpec:
+    task = draw(st.sampled_from(TASKS))
+    values = draw(st.lists(st.integers(1, 255), min_size=1, max_size=3, unique=True))
+    names = draw(st.lists(_names, min_size=len(values), max_size=len(values), unique=True))
+    classes = [LabelClass(n, v, n, (v, 255 - v, (7 * v) % 256)) for n, v in zip(names, values, strict=True)]
+    if task != "detection":
+        classes = [LabelClass("background", 0, "bg", (0, 0, 0)), *classes]
+    if task == "change_detection":
+        classes = classes[:2]
+    return DatasetSpec(
+        task,
+        train_images=draw(st.integers(1, 2)),
+        valid_images=1,
+        size=(draw(st.integers(16, 48)), draw(st.integers(16, 48))),
+        classes=tuple(classes),
+        image_format=draw(st.sampled_from(["png", "jpg", "tif"])),
+        seed=draw(st.integers(0, 2**31)),
+    )
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(spec=_specs())
+def test_any_generated_dataset_passes_its_own_check(tmp_path: Path, spec: DatasetSpec) -> None:
+    root = generate(spec).write_to_dir(tmp_path / f"ds{spec.seed}")
+    assert check_dir(root, spec.task) == []
+    shutil.rmtree(root)
