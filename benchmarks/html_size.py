@@ -13,6 +13,7 @@ number of distinct pictures against the number shown, and the time to build the 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 import time
@@ -48,22 +49,18 @@ def main() -> None:
         t_build = time.perf_counter() - t0
         data = page.encode("utf-8")
         (root / "report.html").write_bytes(data)
-        images = page.count("data:image/png;base64,")
-        start = page.index('<script type="application/json" id="pie-data">')
-        table = len(page[start : page.index("</script>", start)].encode("utf-8"))
+        uris = re.findall(r"data:image/png;base64,[A-Za-z0-9+/=]*", page)
+        pictures = sum(len(u) for u in uris)
         shown = page.count('"img":"p') + page.count('"img":null')
         print(
             f"kept run: {args.epochs} epochs, pictures {args.size}x{args.size}, "
             f"kept folder {_size_of(root) / 1e6:.1f} MB (weights not included)"
         )
         print(f"HTML report: {len(data) / 1e6:.2f} MB ({len(data)} bytes)")
+        print(f"  pictures: {pictures / 1e6:.2f} MB; everything else {(len(data) - pictures) / 1e6:.2f} MB")
         print(
-            f"  picture table and epoch list: {table / 1e6:.2f} MB;"
-            f" everything else {(len(data) - table) / 1e6:.2f} MB"
-        )
-        print(
-            f"  data URIs in the page: {images} (the distinct pictures, and the last epoch's again);"
-            f" pictures shown over all epochs: {shown}"
+            f"  pictures in the page: {len(uris)} data URIs ({len(set(uris))} distinct),"
+            f" {shown} shown over all epochs"
         )
         print(f"time: making the kept folder {t_make:.1f} s, building the page {t_build:.2f} s")
         if args.keep:

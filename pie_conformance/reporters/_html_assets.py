@@ -11,6 +11,8 @@ body { margin: 0; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "
   color: var(--fg); background: var(--bg); }
 a { color: #005a8c; }
 :focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; }
+/* Paths and messages from the script can be one long word: let them wrap rather than widen the page. */
+main p, main li, main h2, main h3, main h4, summary { overflow-wrap: anywhere; }
 .skip { position: absolute; left: -999px; top: 0; background: var(--bg); padding: .5rem; z-index: 2; }
 .skip:focus { left: .5rem; }
 header, main, footer { max-width: 76rem; margin: 0 auto; padding: 0 1rem; }

@@ -208,6 +208,14 @@ def test_report_of_a_broken_run(
     assert _errors(driver) == []
     _screenshot(driver, tmp_path / "broken-narrow.png", 400)
     shutil.copyfile(tmp_path / "broken-narrow.png", SHOT.with_name("pie_report_screenshot_narrow.png"))
+    # The narrowest common phone screen, emulated (a headless window may not shrink that far).
+    metrics = {"width": 320, "height": 800, "deviceScaleFactor": 1, "mobile": True}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    try:
+        driver.refresh()
+        assert driver.execute_script("return document.documentElement.scrollWidth") <= 320
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
 def test_untrusted_text_runs_nothing_in_the_browser(request: pytest.FixtureRequest, tmp_path: Path) -> None:
