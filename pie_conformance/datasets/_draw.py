@@ -103,7 +103,29 @@ def painter(
     height: int,
     box: tuple[int, int, int, int] | None = None,
 ) -> np.ndarray:
-    """The mask of one object of ``shape``; placed inside ``box`` (x0, y0, x1, y1) when one is given."""
+    """The mask of one object of ``shape``; kept inside ``box`` (x0, y0, x1, y1) when one is given."""
+    if box is not None:
+        # Detection objects must not reach into a neighbour's box: a road becomes a stretch of road.
+        x0, y0, x1, y1 = box
+        inside = np.zeros((height, width), bool)
+        inside[y0:y1, x0:x1] = True
+        if shape == "line":
+            cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
+            return _line(rng, width, height, cx, cy, max(1.5, min(x1 - x0, y1 - y0) / 6.0)) & inside
+        return _shape(shape, rng, width, height, box) & inside
+    return _shape(shape, rng, width, height, None)
+
+
+def _line(rng: np.random.Generator, width: int, height: int, px: float, py: float, half: float) -> np.ndarray:
+    yy, xx = np.ogrid[0:height, 0:width]
+    angle = rng.uniform(0, np.pi)
+    dx, dy = np.cos(angle), np.sin(angle)
+    return np.abs((xx + 0.5 - px) * dy - (yy + 0.5 - py) * dx) <= half
+
+
+def _shape(
+    shape: str, rng: np.random.Generator, width: int, height: int, box: tuple[int, int, int, int] | None
+) -> np.ndarray:
     short = min(width, height)
     if box is None:
         side = int(rng.integers(max(4, short // 8), max(6, short // 3)))
@@ -135,12 +157,9 @@ def painter(
             mask |= ((xx - ex) / ax) ** 2 + ((yy - ey) / ay) ** 2 <= 1.0
         return mask
     if shape == "line":
-        # A road crossing the whole image: distance to the line through two border points.
+        # A road crossing the whole image: the pixels near a line through a random point.
         px, py = rng.uniform(0, width), rng.uniform(0, height)
-        angle = rng.uniform(0, np.pi)
-        dx, dy = np.cos(angle), np.sin(angle)
-        half = max(1.5, short * rng.uniform(0.025, 0.05))
-        return np.abs((xx + 0.5 - px) * dy - (yy + 0.5 - py) * dx) <= half
+        return _line(rng, width, height, px, py, max(1.5, short * rng.uniform(0.025, 0.05)))
     raise ValueError(f"expected a shape among {sorted(SHAPE_ORDER)}, got {shape!r}")
 
 

@@ -267,3 +267,18 @@ def test_label_class_checks_its_fields() -> None:
         LabelClass("a,b", 1, "x", (0, 0, 0))
     item = {"class_name": "r", "class_value": "5", "class_color": "1,2,3"}
     assert LabelClass.from_label(item).color == (1, 2, 3)
+
+
+def test_detection_boxes_never_overlap_whatever_the_shapes() -> None:
+    classes = (
+        LabelClass("road", 1, "r", (1, 1, 1)),
+        LabelClass("water", 2, "w", (2, 2, 2)),
+        LabelClass("building", 3, "b", (3, 3, 3)),
+    )
+    ds = generate(DatasetSpec("detection", classes=classes, train_images=8, valid_images=1, size=(96, 96)))
+    for key in ds.keys("train", "labels"):
+        _, boxes = read_voc(ds.files[key])
+        for i, a in enumerate(boxes):
+            assert a.xmax > a.xmin and a.ymax > a.ymin
+            for b in boxes[i + 1 :]:
+                assert a.xmax <= b.xmin or b.xmax <= a.xmin or a.ymax <= b.ymin or b.ymax <= a.ymin, (a, b)
