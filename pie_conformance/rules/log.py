@@ -110,7 +110,10 @@ def _type(value: object) -> str:
 
 
 def _short(value: object, limit: int = 50) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except RecursionError:  # a value nested nearly as deep as the parser allows
+        return f"a deeply nested {type(value).__name__}"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
