@@ -137,11 +137,12 @@ def line_chart(
         # Markers inherit colour from the group; a tooltip per point only while there are few (the values
         # table under the chart has them all), so a 100-epoch report stays small.
         tips = len(s.points) <= _MAX_TOOLTIPS
-        radius = 3 if tips else 2
+        # Long series get small markers so that the points still read as points, not as a thick line.
+        radius, ring = ("3", "1.5") if tips else ("1.6", "0.8")
         parts.append(
             f'<g class="series" data-split="{esc(s.split)}" data-group="{esc(s.group)}" fill="{fill}"'
-            f' stroke="{s.colour}" stroke-width="1.5"><title>{esc(s.label)}</title>'
-            f'<polyline points="{coords}" fill="none" stroke-width="2"{dash}/>'
+            f' stroke="{s.colour}" stroke-width="{ring}"><title>{esc(s.label)}</title>'
+            f'<polyline points="{coords}" fill="none" stroke-width="{2 if tips else 1.5}"{dash}/>'
         )
         for x, y in s.points:
             tip = f"<title>{esc(s.label)}, epoch {esc(fmt(x))}: {esc(fmt(y))}</title>" if tips else ""

@@ -231,6 +231,20 @@ def _epoch_pictures(sc: KeptScenario, task: str | None, store: PictureStore) -> 
     return epochs
 
 
+def _no_snapshot(sc: KeptScenario) -> str:
+    """Why a scenario has no pictures to show."""
+    if sc.run.get("mode") == "partial":
+        return (
+            "No snapshots: this scenario only checks that the run starts from the offered checkpoint, "
+            "and the kit ends it at its first progress line."
+        )
+    if sc.run.get("mode") not in (None, "full"):
+        return "No snapshots: the kit does not take them in this scenario."
+    if sc.progress:
+        return "No snapshots were kept for this run."
+    return "No snapshot: the script printed no progress line."
+
+
 def _figure_html(p: Mapping[str, Any], images: Mapping[str, str]) -> str:
     if p["img"] is not None:
         body = f'<img src="{images[p["img"]]}" alt="{esc(p["alt"])}" data-img="{esc(p["img"])}">'
@@ -652,7 +666,7 @@ def render_html(report: Report, kept: KeptRun | None = None, *, max_side: int = 
         if epochs:
             viewers[sid] = epochs
         else:
-            body.append('<p class="none">No snapshot: the script printed no progress line.</p>')
+            body.append(f'<p class="none">{esc(_no_snapshot(sc))}</p>')
         body.append(f'<h3 id="{sid}-metrics">Metrics</h3>')
         log, source = _trainlog(sc)
         body.append(_charts(log, source))
