@@ -148,20 +148,20 @@ def pie_dataset(
 
 @pytest.fixture
 def pie_aiutils(
-    request: pytest.FixtureRequest,
-    pie_s3: MockS3Server,
-    _pie_registry: DatasetRegistry,
-    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest, pie_s3: MockS3Server, _pie_registry: DatasetRegistry
 ) -> Iterator[PieAiUtils]:
     """Make ``from aiUtils import aiUtils`` work in this process, reading the datasets of ``pie_dataset``."""
     from pie_conformance._pytest_fixtures import PieAiUtils
 
-    shim = PieAiUtils(pie_s3, _pie_registry, monkeypatch)
-    shim.install()
+    # A MonkeyPatch of its own: a test calling monkeypatch.undo() must not take the shim away mid-test.
+    patch = pytest.MonkeyPatch()
+    shim = PieAiUtils(pie_s3, _pie_registry, patch)
     try:
+        shim.install()
         yield shim
     finally:
         shim.uninstall()
+        patch.undo()
 
 
 @pytest.fixture
