@@ -372,6 +372,9 @@ def run_process(spec: ProcessSpec, on_progress: ProgressCallback | None = None) 
             os.close(gate_w)
             t_out.join(timeout=2.0)
             t_err.join(timeout=2.0)
+            for stream in (proc.stdout, proc.stderr):
+                with contextlib.suppress(OSError):
+                    stream.close()
             if run.ack_fd is not None:
                 os.close(run.ack_fd)
             raise
