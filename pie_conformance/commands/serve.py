@@ -81,7 +81,8 @@ def _load_dataset(args: argparse.Namespace) -> Any:
     from pie_conformance.datasets import generate, load_dir
 
     if args.dir:
-        return load_dir(args.dir, args.task)  # a broken folder raises DatasetLayoutError, a UsageError
+        # A broken folder raises DatasetLayoutError (a UsageError); files are read only while uploading.
+        return load_dir(args.dir, args.task, lazy=True)
     return generate(spec_from_args(args))
 
 

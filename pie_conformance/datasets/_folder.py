@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from pie_conformance.datasets._generate import SPLITS, Dataset, derived_uuid
+from pie_conformance.datasets._generate import SPLITS, Dataset, DiskFiles, derived_uuid
 from pie_conformance.datasets._spec import TASKS, DatasetSpec, LabelClass, default_classes
 from pie_conformance.datasets._voc import read_voc
 from pie_conformance.errors import UsageError
@@ -191,18 +191,24 @@ def check_dir(path: str | os.PathLike[str], task: str) -> list[str]:
     return problems
 
 
-def load_dir(path: str | os.PathLike[str], task: str) -> Dataset:
-    """Read a dataset folder into memory; a folder that breaks the layout raises DatasetLayoutError."""
+def load_dir(path: str | os.PathLike[str], task: str, *, lazy: bool = False) -> Dataset:
+    """Read a dataset folder; a folder that breaks the layout raises DatasetLayoutError.
+
+    With ``lazy`` the files stay on disk and are read when asked for (``Dataset.files`` is then a
+    ``DiskFiles``): uploading such a dataset never holds all of it in memory.
+    """
     root = Path(path)
     problems = check_dir(root, task)
     if problems:
         raise DatasetLayoutError(str(root), problems)
     image_folders, _ = LAYOUT[task]
-    files: dict[str, bytes] = {}
-    for split in SPLITS:
-        for folder in (*image_folders, "labels"):
-            for file in _files(root / split / folder):
-                files[f"{split}/{folder}/{file.name}"] = file.read_bytes()
+    keys = [
+        f"{split}/{folder}/{file.name}"
+        for split in SPLITS
+        for folder in (*image_folders, "labels")
+        for file in _files(root / split / folder)
+    ]
+    files: Mapping[str, bytes] = DiskFiles(root, keys) if lazy else {k: (root / k).read_bytes() for k in keys}
     counts = {
         s: sum(
             1

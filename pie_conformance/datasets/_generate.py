@@ -36,6 +36,26 @@ def derived_uuid(*parts: object) -> str:
     return str(uuid.UUID(bytes=digest[:16], version=4))
 
 
+class DiskFiles(Mapping[str, bytes]):
+    """Files of a dataset folder, read from disk only when asked for (for datasets too big for memory)."""
+
+    def __init__(self, root: Path, keys: list[str]) -> None:
+        self.root = root
+        self._keys = sorted(keys)
+        self._known = frozenset(self._keys)
+
+    def __getitem__(self, key: str) -> bytes:
+        if key not in self._known:
+            raise KeyError(key)
+        return (self.root / key).read_bytes()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
 @dataclass(frozen=True)
 class Dataset:
     """A dataset in memory: its spec, its id and every file by its key relative to the dataset prefix."""
@@ -46,7 +66,8 @@ class Dataset:
     base_cfg: Mapping[str, Any] | None = field(default=None, repr=False)  # a folder's own traincfg.json
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "files", MappingProxyType(dict(sorted(self.files.items()))))
+        if not isinstance(self.files, DiskFiles):  # files on disk stay there until read
+            object.__setattr__(self, "files", MappingProxyType(dict(sorted(self.files.items()))))
         if self.base_cfg is not None:
             object.__setattr__(self, "base_cfg", MappingProxyType(dict(self.base_cfg)))
 

@@ -127,7 +127,13 @@ class DatasetStore:
     def upload(self, dataset: Dataset) -> None:
         """Put every file of ``dataset`` under ``dataset.prefix``, in parallel (creating a missing bucket)."""
         self.ensure_bucket()
-        self.put_objects({dataset.prefix + key: data for key, data in dataset.files.items()})
+        for key in dataset.files:
+            self._guard(dataset.prefix + key)
+        # Each worker reads its file only when it sends it: a folder read lazily is never all in memory.
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            list(
+                pool.map(lambda key: self.put_object(dataset.prefix + key, dataset.files[key]), dataset.files)
+            )
 
     def get_object(self, key: str) -> bytes:
         """The bytes stored under ``key``."""
