@@ -56,3 +56,33 @@ def test_two_ranks_with_gloo_train_and_only_rank_zero_reports(task: str, tmp_pat
     assert not any(name.startswith("module.") for name in state)  # the bare model, not the DDP wrapper
     leftovers = sorted(p.name for p in work.iterdir() if p.suffix not in (".py", ".md"))
     assert leftovers == ["output", "traincfg.json"]
+
+
+EARLY_STOP_DRIVER = """
+import os, sys
+sys.path.insert(0, os.getcwd())
+import config, metrics, train
+train.PATIENCE = 1
+real_update = metrics.EarlyStopping.update
+# Only the first epoch improves, whatever the model does: the stop must come right after epoch 2.
+metrics.EarlyStopping.update = lambda self, score, epoch: real_update(self, 1.0 if epoch == 1 else 0.0, epoch)
+cfg = config.load(os.getcwd())
+train.run(cfg, os.getcwd(), train.plan_devices(cfg.gpu_num))
+"""
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_auto_termination_stops_early_and_closes_the_log(task: str, tmp_path: Path) -> None:
+    dataset = generate(DatasetSpec(task, train_images=3, valid_images=2, size=(48, 40), seed=5))
+    work = copy_script(task, tmp_path / "work")
+    write_cfg(work, dataset.traincfg(epochs=5, batch_size=1, auto_termination=1))
+    with MockS3Server() as server:
+        DatasetStore(server.endpoint_url).upload(dataset)
+        proc = run_python(EARLY_STOP_DRIVER, work, aiutils_env(server.endpoint_url, registry_for(dataset)))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    progress = [line for line in proc.stdout.splitlines() if line.startswith("[Process")]
+    assert progress == ["[Process: 1/5]", "[Process: 2/5]"]
+    assert "auto_termination" in proc.stdout
+    log = json.loads((work / "output" / "trainlog.json").read_text(encoding="utf-8"))
+    assert len(log["epochs"]) == 2 and log["end_time"] >= log["create_time"]
+    assert isinstance(log["best"], dict) and log["best"]
