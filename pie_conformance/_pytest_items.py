@@ -185,6 +185,15 @@ class PieScript(pytest.File):
         for name in self.scenarios:
             yield PieScenario.from_parent(self, name=name)
 
+    def unclaimed(self) -> list[Finding]:
+        """Findings of the script's run (if it ran here) that no collected item of the script reports."""
+        report = getattr(self, "_pie_outcome", None)
+        if not isinstance(report, Report):
+            return []
+        items = {(s, r) for s in self.scenarios for r in rule_ids_for(s)}
+        first = self.scenarios[0]
+        return [f for f in report.findings if ((f.scenario or first), f.rule) not in items]
+
     def outcome(self) -> Report:
         """The report of the script's one run, started by the first item that asks (cached, errors too)."""
         cached = getattr(self, "_pie_outcome", None)
@@ -290,8 +299,11 @@ def run_check(path: Path, settings: PieSettings, scenarios: Sequence[str]) -> Re
         ) from None
 
 
-def collect_scripts(session: pytest.Session, settings: PieSettings) -> Iterator[pytest.Item]:
-    """The items of every ``--pie-script``, in the order given (a script given twice is collected once)."""
+def collect_scripts(
+    session: pytest.Session, settings: PieSettings, nodes: list[PieScript] | None = None
+) -> Iterator[pytest.Item]:
+    """The items of every ``--pie-script``, in the order given (a script given twice is collected once);
+    the script collectors are appended to ``nodes``."""
     scenarios = settings.scenarios or default_scenarios()
     seen: set[Path] = set()
     for path in settings.scripts:
@@ -301,6 +313,8 @@ def collect_scripts(session: pytest.Session, settings: PieSettings) -> Iterator[
         node = PieScript.from_parent(session, path=path, nodeid=_node_id(session.config, path))
         node.settings = settings
         node.scenarios = tuple(scenarios)
+        if nodes is not None:
+            nodes.append(node)
         # genitems reports the collection like pytest's own (counts, --collect-only, collection errors).
         yield from session.genitems(node)
 

@@ -30,12 +30,14 @@ from pie_conformance._pytest_options import (
 
 if TYPE_CHECKING:
     from pie_conformance._pytest_fixtures import DatasetRegistry, PieAiUtils, PieDataset
+    from pie_conformance._pytest_items import PieScript
     from pie_conformance.findings import Report
     from pie_conformance.s3 import MockS3Server
 
 __all__ = ["PieConformanceWarning", "pie_aiutils", "pie_dataset", "pie_run", "pie_s3"]
 
 _SETTINGS = pytest.StashKey[PieSettings]()
+_SCRIPTS = pytest.StashKey[list["PieScript"]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -75,7 +77,18 @@ def pytest_collection_modifyitems(
     """Add the items of every ``--pie-script`` (first, so that ``-k`` and ``--deselect`` see them)."""
     settings = settings_of(config)
     if settings.scripts:
-        items.extend(collect_scripts(session, settings))
+        items.extend(collect_scripts(session, settings, config.stash.setdefault(_SCRIPTS, [])))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """Show any finding of a checked script that no test item reported, so that none goes unseen."""
+    from pie_conformance._pytest_items import format_findings
+
+    for node in config.stash.get(_SCRIPTS, []):
+        lost = node.unclaimed()
+        if lost:
+            terminalreporter.write_sep("=", f"pie-conformance: findings of {node.nodeid} without a test item")
+            terminalreporter.write_line(format_findings(lost))
 
 
 @pytest.hookimpl(tryfirst=True)

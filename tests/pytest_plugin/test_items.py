@@ -266,3 +266,15 @@ def test_collect_only_lists_rule_items_with_their_ids(pytester: pytest.Pytester,
     expected = [f"train.py::{s.name}::{r}" for s in BOTH for r in rule_ids_for(s.name)]
     assert lines == expected  # the same script given twice is collected once
     assert f"{len(expected)} tests collected" in result.stdout.str()
+
+
+def test_findings_without_an_item_are_shown_in_the_summary(
+    pytester: pytest.Pytester, fake_harness: Callable[[Report | Exception], FakeHarness], script: str
+) -> None:
+    fake_harness(_report(_finding("CFG001", message="a stray finding"), _finding("PRG001", scenario="other")))
+    result = pytester.runpytest("--pie-script", script, "--pie-task", "segmentation")
+    assert result.parseoutcomes()["passed"] > 0
+    out = result.stdout.str()
+    assert "pie-conformance: findings of train.py without a test item" in out
+    assert "CFG001 error (scenario baseline): a stray finding" in out
+    assert "PRG001 error (scenario other): PRG001 broken" in out
