@@ -1,5 +1,4 @@
-"""Breaks RUN002: waits for more input after the first epoch (the platform sends one line, then EOF... and
-this script ignores the EOF and keeps polling)."""
+"""Breaks RUN002: the second epoch never ends (a wait loop whose condition never comes true)."""
 import time
 
 import tiny
