@@ -1,6 +1,4 @@
 """Breaks PRG006: progress lines are printed without a flush, so a pipe only gets them at exit."""
-import time
-
 import tiny
 
 
