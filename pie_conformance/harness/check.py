@@ -330,7 +330,8 @@ class _Check:
             scenario=name, task=self.task, traincfg=traincfg, progress=result.progress,
             near_misses=result.near_misses, returncode=result.returncode, timed_out=result.timed_out,
             timeout=self.timeout, stopped_by_kit=result.stopped_by_kit, start_error=result.start_error,
-            stderr_tail=result.stderr_text(40), stdout_bytes=result.stdout_bytes, calls=calls,
+            stderr_tail=self._own_paths(result.stderr_text(40), work), stdout_bytes=result.stdout_bytes,
+            calls=calls,
             bucket=self.bucket, dataset_prefix=self.ds.prefix, dataset_before=fingerprint_before,
             dataset_after=fingerprint_after, gpu_num=self.gpu_num, child_env={
                 k: v for k, v in env.items() if k not in aiutils and k != "PIE_CHECK_PROBE"
@@ -343,6 +344,10 @@ class _Check:
 
             write_run_file(run_dir, result, mode=mode, holds=holds)
         return _Outcome(record, result, findings, last, run_dir)
+
+    def _own_paths(self, text: str, work: Path) -> str:
+        """``text`` with run-folder paths replaced by the script's own folder (tracebacks read better)."""
+        return text.replace(str(work) + os.sep, str(self.script.parent) + os.sep)
 
     # -- S3 ----------------------------------------------------------------------------------------
     def start_s3(self, stack: Any, images: int, size: tuple[int, int], spec: Any = None) -> None:
@@ -450,7 +455,7 @@ def _scenario_result(name: str, outcome: _Outcome, keep: bool) -> ScenarioResult
             f"{len(r.stdout_head) // 1024} KiB, every line was read for progress"
         )
     if (r.returncode not in (0, None) and not r.stopped_by_kit) or r.timed_out:
-        details["stderr_tail"] = r.stderr_text(20)
+        details["stderr_tail"] = "\n".join(rec.stderr_tail.splitlines()[-20:])
     if keep:
         details["run_folder"] = str(outcome.run_dir)
     if name == "resume-partial" and rec.checkpoint_change:
