@@ -120,6 +120,7 @@ JS = """
     fig.appendChild(cap);
     return fig;
   }
+  var steppers = {};
   Array.prototype.forEach.call(document.querySelectorAll(".viewer"), function (viewer) {
     var epochs = (data.viewers || {})[viewer.getAttribute("data-viewer")];
     if (!epochs || !epochs.length) { return; }
@@ -161,6 +162,18 @@ JS = """
     });
     viewer.querySelector(".controls").hidden = false;
     show(current);
+    steppers[viewer.getAttribute("data-viewer")] = function (k) {
+      for (var i = 0; i < epochs.length; i++) {
+        if (epochs[i].k === k) { show(i); return; }
+      }
+    };
+  });
+  // A finding's "see the pictures of epoch k" link: step that viewer to epoch k, then follow the link.
+  Array.prototype.forEach.call(document.querySelectorAll("a.goto[data-goto]"), function (a) {
+    a.addEventListener("click", function () {
+      var step = steppers[a.getAttribute("data-viewer")];
+      if (step) { step(parseInt(a.getAttribute("data-goto"), 10)); }
+    });
   });
 })();
 """

@@ -150,7 +150,8 @@ def _where(f: Finding) -> str:
     return ", ".join(parts)
 
 
-def _findings(report: Report) -> str:
+def _findings(report: Report, viewers: Mapping[str, tuple[str, set[int]]] | None = None) -> str:
+    """Findings by rule; ``viewers``: scenario -> (viewer id, epochs it shows), to link a finding's epoch."""
     from pie_conformance.rules import CATALOGUE_BY_ID
 
     by_rule: dict[str, list[Finding]] = {}
@@ -173,10 +174,18 @@ def _findings(report: Report) -> str:
         )
         hints: list[str] = []
         for f in group:
-            where = _where(f)
+            where = esc(_where(f))
+            shown = (viewers or {}).get(f.scenario or "")
+            if shown is not None and f.epoch in shown[1]:
+                # A link to the pictures of that epoch (the script steps the viewer there; without it the
+                # link still leads to the pictures).
+                where += (
+                    f' <a class="goto" href="#{shown[0]}-pictures" data-viewer="{shown[0]}"'
+                    f' data-goto="{f.epoch}">see the pictures of epoch {f.epoch}</a>'
+                )
             parts.append(
                 f'<li><span class="message">{esc(f.message)}</span>'
-                + (f'<br><span class="where">{esc(where)}</span>' if where else "")
+                + (f'<br><span class="where">{where}</span>' if where else "")
                 + "</li>"
             )
             if f.hint and f.hint not in hints:
@@ -653,9 +662,11 @@ def render_html(report: Report, kept: KeptRun | None = None, *, max_side: int = 
     viewers: dict[str, list[dict[str, Any]]] = {}
     used: set[str] = {"verdict", "findings", "traincfg", "dataset", "timings", "main"}
     nav = [("verdict", "Verdict"), ("findings", "Findings")]
+    scenario_ids: dict[str, str] = {}
     sections = []
     for sc in kept.scenarios if kept is not None else ():
         sid = _slug("scenario-" + sc.name, used)
+        scenario_ids[sc.name] = sid
         nav.append((sid, f"Scenario {sc.name}"))
         body = [
             f'<section id="{sid}" class="scenario" data-scenario="{esc(sc.name)}" aria-labelledby="{sid}-h">'
@@ -710,7 +721,14 @@ def render_html(report: Report, kept: KeptRun | None = None, *, max_side: int = 
             + "</ul></nav></header>",
             '<main id="main" tabindex="-1">',
             _verdict(report),
-            _findings(report),
+            _findings(
+                report,
+                {
+                    name: (sid, {e["k"] for e in viewers[sid]})
+                    for name, sid in scenario_ids.items()
+                    if sid in viewers
+                },
+            ),
             *rendered,
             *tail,
             _timings(report),

@@ -92,6 +92,8 @@ def test_the_page_has_every_section(sample: tuple[Path, str]) -> None:
     assert "NOT CONFORMANT" in text and "1 error, 0 warnings" in text
     assert "OUT007" in text and "How to fix:" in text and "nearest-neighbour" in text
     assert "scenario baseline, epoch 1, output/picture/label.png" in text
+    # The finding links to the pictures of its epoch.
+    assert 'href="#scenario-baseline-pictures" data-viewer="scenario-baseline" data-goto="1"' in page
 
 
 def test_one_viewer_entry_per_epoch_with_the_tasks_pictures(sample: tuple[Path, str]) -> None:

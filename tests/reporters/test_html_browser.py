@@ -202,6 +202,9 @@ def test_report_of_a_broken_run(
     assert "label.png" in rule.text and "How to fix:" in rule.text
     assert _points(driver, "loss", "valid") == EPOCHS
     _step_through_epochs(driver)
+    # The finding's link steps the viewer to the finding's epoch.
+    rule.find_element("css selector", "a.goto").click()
+    assert _viewer_state(driver)[0] == "1"
     # A narrow screen: nothing wider than the window, the controls still on screen.
     assert driver.execute_script("return document.documentElement.scrollWidth") <= 400
     assert len(_shown(driver, ".viewer button")) == 4
