@@ -149,7 +149,7 @@ def worker(task: str, device_name: str, size: int, batch: int, images: int, amp:
     stepper = train.Stepper(net, optimizer, scheduler, device)
     if not amp:
         stepper.amp_dtype = None
-        stepper.scaler = torch.amp.GradScaler("cuda", enabled=False)
+        stepper.scaler = train.grad_scaler(False)
     anchors_on_device = net.anchors if task == "detection" else None
     _epoch(task, train, stepper, split, cfg, anchors_on_device, 0, data.LoaderStats())  # warm-up epoch
     _sync(device)

@@ -35,7 +35,7 @@ class ClassScores:
 
     def mean(self, values: list[float]) -> float:
         """Average over present classes (0.0 when none is)."""
-        chosen = [v for v, p in zip(values, self.present, strict=True) if p]
+        chosen = [v for i, v in enumerate(values) if self.present[i]]
         return float(sum(chosen) / len(chosen)) if chosen else 0.0
 
     def overall(self) -> dict[str, float]:

@@ -165,6 +165,13 @@ def warmup_cosine(total_steps: int, warmup: int) -> Callable[[int], float]:
     return factor
 
 
+def grad_scaler(enabled: bool) -> Any:
+    """A loss scaler for fp16 training (a no-op when disabled); torch < 2.3 keeps it under torch.cuda.amp."""
+    if hasattr(torch.amp, "GradScaler"):
+        return torch.amp.GradScaler("cuda", enabled=enabled)
+    return torch.cuda.amp.GradScaler(enabled=enabled)
+
+
 class Stepper:
     """One optimisation step: autocast on GPU (bf16, or fp16 with a grad scaler), no host sync."""
 
@@ -174,7 +181,7 @@ class Stepper:
         self.amp_dtype: torch.dtype | None = None
         if device.type == "cuda":
             self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.scaler = grad_scaler(self.amp_dtype == torch.float16)
         self.channels_last = device.type == "cuda"
 
     def forward(self, image_a: torch.Tensor, image_b: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+# Pillow >= 9.1 names the filters in Image.Resampling; older releases (as on some platform images) do not.
+_FILTERS = getattr(Image, "Resampling", Image)
+BILINEAR, NEAREST = _FILTERS.BILINEAR, _FILTERS.NEAREST
 #: Parallel S3 reads: object stores answer many small requests best when they overlap.
 READ_THREADS = 16
 
@@ -125,7 +128,7 @@ def load_split(client: Any, prefix: str, split: str, size: tuple[int, int],
             rgb = Image.fromarray(to_rgb(image))
         source = rgb.size
         if rgb.size != size:
-            rgb = rgb.resize(size, Image.BILINEAR)
+            rgb = rgb.resize(size, BILINEAR)
         try:
             body = client.getImgXmlArray(f"{prefix}{split}/labels/{stem}.xml")
         except RuntimeError:

@@ -117,7 +117,7 @@ class DetectionMetrics:
         """Means over the classes that have ground truth: P, R, F1_score and mAP (at IoU 0.5)."""
         assert self.positives is not None
         rows = self.per_class()
-        present = [row for row, n in zip(rows, self.positives, strict=True) if n > 0]
+        present = [row for i, row in enumerate(rows) if self.positives[i] > 0]
         if not present:
             return {"P": 0.0, "R": 0.0, "F1_score": 0.0, "mAP": 0.0}
         return {

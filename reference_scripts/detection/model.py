@@ -170,6 +170,7 @@ def init_weights(model: YoloDetector) -> None:
             nn.init.zeros_(m.bias)
     for head in (model.head3, model.head4):
         nn.init.normal_(head.weight, std=0.01)
+        assert head.bias is not None
         bias = head.bias.detach().view(ANCHORS_PER_LEVEL, 5 + model.num_classes)
         bias[:, 4] = math.log(0.01 / 0.99)
         bias[:, 5:] = math.log(0.6 / max(model.num_classes - 0.99, 0.01))

@@ -18,6 +18,9 @@ from PIL import Image
 
 #: Label index for pixels whose value is no class_value: left out of the loss and the metrics.
 IGNORE_INDEX = 255
+# Pillow >= 9.1 names the filters in Image.Resampling; older releases (as on some platform images) do not.
+_FILTERS = getattr(Image, "Resampling", Image)
+BILINEAR, NEAREST = _FILTERS.BILINEAR, _FILTERS.NEAREST
 #: Parallel S3 reads: object stores answer many small requests best when they overlap.
 READ_THREADS = 16
 
@@ -75,7 +78,7 @@ def decode_image(body: bytes, size: tuple[int, int]) -> np.ndarray:
     with Image.open(io.BytesIO(body)) as image:
         rgb = Image.fromarray(to_rgb(image))
     if rgb.size != size:
-        rgb = rgb.resize(size, Image.BILINEAR)
+        rgb = rgb.resize(size, BILINEAR)
     return np.asarray(rgb)
 
 
@@ -87,7 +90,7 @@ def decode_label(body: bytes, size: tuple[int, int], lookup: np.ndarray) -> np.n
         array = array[:, :, 0]  # a label saved as RGB/RGBA repeats the value in every band
     values = Image.fromarray(array.astype(np.uint8))
     if values.size != size:
-        values = values.resize(size, Image.NEAREST)
+        values = values.resize(size, NEAREST)
     return lookup[np.asarray(values)]
 
 
