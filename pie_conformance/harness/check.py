@@ -555,7 +555,7 @@ def check_script(
             from pie_conformance.harness.weights import start_inspector
 
             check.inspector = start_inspector()
-            stack.callback(_in_background, check.inspector.close)
+            stack.callback(_end_helper, check.inspector)
         check.start_s3(stack, images, size, spec)
         setup = time.monotonic() - t_start
         base_cfg = dict(check.ds.traincfg(epochs=epochs))
@@ -726,6 +726,18 @@ def _in_background(stop: Callable[[], None]) -> None:
     process exits first they do not outlive it.
     """
     threading.Thread(target=stop, name="pie-check-stop", daemon=True).start()
+
+
+def _end_helper(inspector: Any) -> None:
+    """End the weights helper at once: it holds nothing worth a graceful exit, and one still importing
+    torch would not read its end of input for seconds (the interpreter's exit would wait for it)."""
+    import signal
+
+    pid = inspector.pid
+    if pid is not None:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    inspector.close()
 
 
 def _final_weights(snap: Snapshot | None, model_name: str) -> bytes | None:
