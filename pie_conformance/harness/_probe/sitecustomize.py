@@ -148,8 +148,10 @@ def _install_gate(fd):
         if os.getpid() == _pid:
             _gate_waited += time.monotonic() - t
         state["open"] = True
-        for name, fn in original.items():  # from now on, connections cost nothing extra
-            setattr(socket.socket, name, fn)
+        # From now on connections cost nothing extra; a wrapper installed over ours (e.g. a guard) stays.
+        for name, fn in original.items():
+            if getattr(socket.socket, name) is ours[name]:
+                setattr(socket.socket, name, fn)
 
     def connect(self, address):
         wait()
@@ -159,6 +161,7 @@ def _install_gate(fd):
         wait()
         return original["connect_ex"](self, address)
 
+    ours = {"connect": connect, "connect_ex": connect_ex}
     socket.socket.connect = connect
     socket.socket.connect_ex = connect_ex
 
