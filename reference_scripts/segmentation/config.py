@@ -57,8 +57,26 @@ class Config:
 
     @property
     def names(self) -> list[str]:
-        """Class index -> class name, as trainlog.json names the per-class entries."""
-        return [label.name for label in self.labels]
+        """Class index -> class name for trainlog.json, which must use ``class_name``'s names.
+
+        The labels' names when ``class_name`` has them all (in any order); else ``class_name`` by position.
+        """
+        own = [label.name for label in self.labels]
+        if set(own) <= set(self.class_names) or len(self.class_names) != len(own):
+            return own
+        return list(self.class_names)
+
+    def notes(self) -> list[str]:
+        """Inconsistencies between keys that training works around (the labels decide)."""
+        found = []
+        others = sum(1 for label in self.labels if label.name != "background")
+        if self.n_class != others:
+            found.append(f"n_class is {self.n_class} but label has {others} class(es) besides background; "
+                         f"training {len(self.labels)} outputs, one per label")
+        if list(self.class_names) != [label.name for label in self.labels]:
+            found.append(f"class_name {','.join(self.class_names)!r} differs from the labels' names; "
+                         f"the labels' order decides the class indices")
+        return found
 
     def value_to_index(self) -> dict[int, int]:
         """Pixel value in a label image (``class_value``, e.g. 0/100/255) -> class index."""

@@ -366,6 +366,8 @@ def main() -> int:
     except config.ConfigError as exc:
         print(f"train.py: {exc}", file=sys.stderr, flush=True)
         return 2
+    for note in cfg.notes():
+        say(f"note: {note}")
     devices = plan_devices(cfg.gpu_num)
     say(f"training {cfg.model_name} (LinkNet34) for {cfg.epochs} epochs on {devices.world} {devices.kind} "
         f"rank(s), "

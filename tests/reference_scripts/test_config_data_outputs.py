@@ -169,3 +169,16 @@ def test_trainlog_is_strict_json_and_written_atomically(task: str, tmp_path) -> 
     assert torch.load(out.weights_path("m"), weights_only=True)["w"].tolist() == [1.0, 1.0]
     written = sorted(p.name for p in (tmp_path / "output").rglob("*"))
     assert written == ["files", "m.th", "picture", "trainlog.json"]
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_inconsistent_keys_give_notes_and_the_labels_decide(task: str) -> None:
+    config = load_ref(task, "config")
+    assert config.from_params(_params()).notes() == []
+    cfg = config.from_params(_params(n_class="5", class_name="background,water,road"))
+    notes = cfg.notes()
+    assert len(notes) == 2 and "n_class is 5" in notes[0] and "class_name" in notes[1]
+    assert cfg.value_to_index() == {0: 0, 100: 1, 255: 2}
+    assert cfg.names == ["background", "road", "water"]  # names follow the labels' order
+    renamed = config.from_params(_params(class_name="background,Road,Water"))
+    assert renamed.names == ["background", "Road", "Water"]  # trainlog must use class_name's spelling
