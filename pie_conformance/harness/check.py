@@ -31,6 +31,7 @@ from pie_conformance.harness._dedup import merge_repeats
 from pie_conformance.harness.context import BufferingProbe, ProgressContext, RunRecord, S3Call, Snapshot
 from pie_conformance.harness.progress import ProgressLine
 from pie_conformance.harness.runner import ProcessResult, ProcessSpec, run_process
+from pie_conformance.harness.sandbox import ResourceLimits, SandboxPlan, SandboxRun, plan_sandbox
 from pie_conformance.harness.snapshot import OUTPUT_DIR, scan_tree, take_snapshot
 
 #: The script's time zone: the platform's (China Standard Time) as a POSIX rule, which needs no tz database.
@@ -176,8 +177,10 @@ class _Check:
     """One ``check_script`` call: the dataset, the mock S3, and the runs of its scenarios."""
 
     def __init__(self, script: Path, task: str, *, epochs: int, python: str, timeout: float, gpu_num: int,
-                 root: Path, keep: bool, on_progress: ProgressHook | None) -> None:
+                 root: Path, keep: bool, on_progress: ProgressHook | None,
+                 sandbox: SandboxPlan | None = None) -> None:
         self.script = script
+        self.sandbox = sandbox or plan_sandbox("none")
         self.task = task
         self.epochs = epochs
         self.python = python
@@ -287,15 +290,20 @@ class _Check:
             if self.on_progress is not None and pl.k is not None and pl.n is not None:
                 self.on_progress(name, pl.k, pl.n)
 
+        box = SandboxRun(self.sandbox, run_dir, work, self.endpoint)
+        argv, env = box.wrap([self.python, "train.py"], env)
         spec = ProcessSpec(
-            argv=[self.python, "train.py"], cwd=work, env=env,
+            argv=argv, cwd=work, env=env,
             stdin=(json.dumps(traincfg, ensure_ascii=False) + "\n").encode("utf-8"),
             timeout=self.timeout, freeze=mode == "full",
             stop_after_progress=1 if mode == "partial" else None, gate=gate,
         )
         self.phases["prepare"] += time.monotonic() - t_prepare
         try:
-            result = run_process(spec, at_progress)
+            try:
+                result = run_process(spec, at_progress)
+            finally:
+                sandboxed = box.finish()
         except _PortTaken:
             # The port chosen for the mock S3 was taken meanwhile: it now runs on another one, so this run
             # starts again from scratch with the new endpoint.
@@ -305,6 +313,9 @@ class _Check:
             return self.run(name, traincfg, mode=mode, resume_key=resume_key,
                             checkpoint_change=checkpoint_change)
         n_before, fingerprint_before = opened["n_before"], opened["fingerprint"]
+        if sandboxed.returncode is not None and result.returncode is not None:
+            # The launcher saw the script's own status (as PID 1 of a namespace it cannot die of a signal).
+            result = dataclasses.replace(result, returncode=sandboxed.returncode)
         t_exit = time.monotonic()
         self.phases["frozen"] += result.frozen_time
         findings: list[Finding] = []
@@ -334,8 +345,10 @@ class _Check:
             calls=calls,
             bucket=self.bucket, dataset_prefix=self.ds.prefix, dataset_before=fingerprint_before,
             dataset_after=fingerprint_after, gpu_num=self.gpu_num, child_env={
-                k: v for k, v in env.items() if k not in aiutils and k != "PIE_CHECK_PROBE"
+                k: v for k, v in env.items()
+                if k not in aiutils and k != "PIE_CHECK_PROBE" and not k.startswith("PIE_GUARD_")
             }, probe=probe_data, resume_key=resume_key, checkpoint_change=checkpoint_change,
+            sandbox_events=sandboxed.events, sandbox_level=self.sandbox.describe()["level"],
         )
         last = checks.last if checks is not None else None
         self.phases["after_exit"] += time.monotonic() - t_exit
@@ -490,6 +503,8 @@ def check_script(
     explore_budget: float | None = None,
     image_format: str = "png",
     explore_dir: str | os.PathLike[str] | None = None,
+    sandbox: str | SandboxPlan = "auto",
+    limits: ResourceLimits | None = None,
 ) -> Report:
     """Run ``path`` (a train.py or its folder) as the platform would, under each scenario, and report.
 
@@ -503,6 +518,10 @@ def check_script(
     ``seed`` and stopped when ``explore_budget`` seconds are spent; a failing one is shrunk and saved in
     ``explore_dir`` (default: ``keep``, else the current directory). ``image_format`` (png, jpg, tif) is
     that of the dataset's images.
+
+    ``sandbox`` is ``auto``, ``strict`` or ``none`` (see :mod:`pie_conformance.harness.sandbox`), or a plan
+    made with :func:`~pie_conformance.harness.sandbox.plan_sandbox`; ``limits`` bounds memory, file size,
+    open files and processes. ``strict`` on a machine without namespaces is a UsageError.
     """
     t_start = time.monotonic()
     script = resolve_script(path)
@@ -538,6 +557,7 @@ def check_script(
     python = python or sys.executable
     if shutil.which(python) is None and not os.access(python, os.X_OK):
         raise UsageError(f"--python {python}: no such interpreter")
+    plan = sandbox if isinstance(sandbox, SandboxPlan) else plan_sandbox(sandbox, limits)
 
     with contextlib.ExitStack() as stack:
         if keep is not None:
@@ -549,7 +569,7 @@ def check_script(
         else:
             root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pie-check-")))
         check = _Check(script, task, epochs=epochs, python=python, timeout=timeout, gpu_num=gpu_num,
-                       root=root, keep=keep is not None, on_progress=on_progress)
+                       root=root, keep=keep is not None, on_progress=on_progress, sandbox=plan)
         # The weights are loaded by a helper process that imports torch while the script starts up.
         if _ids("OUT"):
             from pie_conformance.harness.weights import start_inspector
@@ -630,7 +650,7 @@ def check_script(
             if not check.keep:
                 shutil.rmtree(out.run_dir, ignore_errors=True)
 
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = {"sandbox": plan.describe()}
         if explore:
             from pie_conformance.explore import explore as run_exploration
 

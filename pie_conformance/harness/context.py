@@ -119,6 +119,9 @@ class RunRecord:
     checkpoint_change: str | None = None  # resume-partial: how the offered checkpoint differs from the model
     buffering: BufferingProbe | None = None
     scenario_errors: tuple[str, ...] = ()  # rule IDs of the errors found in this scenario by the other rules
+    # what the sandbox refused and recorded (harness/sandbox.py SandboxEvent: kind, target, call, pid)
+    sandbox_events: tuple[Any, ...] = ()
+    sandbox_level: str = "none"  # "os", "guard" or "none": how much of RUN003/RUN007 could be seen
 
     @property
     def epochs(self) -> int:

@@ -1,7 +1,7 @@
 """RUN rules: how the script's process behaved, judged from outside it (exit, time, dataset, GPUs, reads).
 
-RUN003 and RUN007 need a sandbox that can see network connections and file writes outside the run folder;
-they are not checked by this module.
+RUN003 and RUN007 read what the sandbox (harness/sandbox.py) refused and recorded: with ``--sandbox none``
+nothing is recorded, so they find nothing.
 """
 
 from __future__ import annotations
@@ -163,3 +163,39 @@ def reads_dataset(run: RunRecord) -> Iterator[Problem]:
             "(or pullImage); the platform gives no local copy of the dataset",
             path=f"s3://{run.bucket}/{where}",
         )
+
+
+_MAX_SHOWN = 10
+
+
+@rule("RUN003")
+def no_network(run: RunRecord) -> Iterator[Problem]:
+    """No network connection other than to the mock S3 endpoint on loopback."""
+    tried = [e for e in run.sandbox_events if e.kind in ("connect", "resolve")]
+    for e in tried[:_MAX_SHOWN]:
+        what = f"a name lookup of {e.target}" if e.kind == "resolve" else f"a connection to {e.target}"
+        yield Problem(
+            f"expected no network use other than the mock S3 through aiUtils, got {what} ({e.call}); "
+            "the sandbox refused it",
+            hint="the platform's training machines reach only its own S3; read data with aiUtils and "
+            "bundle what the script needs (weights, code) next to train.py",
+            path=e.target,
+        )
+    if len(tried) > _MAX_SHOWN:
+        yield Problem(f"... and {len(tried) - _MAX_SHOWN} more network attempts", path=None)
+
+
+@rule("RUN007")
+def writes_inside_run(run: RunRecord) -> Iterator[Problem]:
+    """Nothing is written outside the run's own folder (where the sandbox can tell)."""
+    writes = [e for e in run.sandbox_events if e.kind == "write"]
+    for e in writes[:_MAX_SHOWN]:
+        yield Problem(
+            f"expected every write inside the working directory, got {e.call} of {e.target}, outside the "
+            "run folder; the sandbox refused it",
+            hint="write results under output/ (relative to the working directory) and temporary files "
+            "under tempfile.gettempdir(); the platform keeps nothing else",
+            path=e.target,
+        )
+    if len(writes) > _MAX_SHOWN:
+        yield Problem(f"... and {len(writes) - _MAX_SHOWN} more writes outside the run folder", path=None)
