@@ -38,6 +38,16 @@ SCENARIO_RULES: dict[str, Callable[[str], bool]] = {
     "resume-partial": lambda rid: rid == "RES003",
 }
 
+#: Scenarios ``explore-<k>`` (``--pie-explore``) are judged like the baseline, without its buffered run.
+EXPLORE_RULES: Callable[[str], bool] = lambda rid: rid[:3] != "RES" and rid != "PRG006"  # noqa: E731
+
+
+def _applies(scenario: str) -> Callable[[str], bool]:
+    if scenario.startswith("explore-"):
+        return EXPLORE_RULES
+    return SCENARIO_RULES.get(scenario, lambda rid: True)
+
+
 #: Rules that the harness checks only when asked to (rule ID -> how to ask).
 OPT_IN_RULES: dict[str, str] = {
     "PRG006": "it needs a second run of the script without PYTHONUNBUFFERED; ask for it with "
@@ -77,7 +87,7 @@ def rule_ids_for(scenario: str) -> list[str]:
     """The catalogue's rule IDs that get an item in ``scenario``, in catalogue order."""
     from pie_conformance.rules import CATALOGUE_BY_ID
 
-    applies = SCENARIO_RULES.get(scenario, lambda rid: True)
+    applies = _applies(scenario)
     return [rid for rid in CATALOGUE_BY_ID if rid[:3] in RUN_FAMILIES and applies(rid)]
 
 
@@ -143,7 +153,7 @@ def judge(
         return Verdict("skipped", reason=why)
     if rule_id in OPT_IN_RULES and not check_buffering:
         return Verdict("skipped", reason=f"{rule_id} is opt-in: {OPT_IN_RULES[rule_id]}")
-    if not SCENARIO_RULES.get(scenario, lambda rid: True)(rule_id):
+    if not _applies(scenario)(rule_id):
         return Verdict("skipped", reason=f"{rule_id} is not judged in scenario {scenario!r}")
     if rule_id == "RUN005" and gpu_num:
         return Verdict("skipped", reason=f"RUN005 applies with gpu_num 0 only (this check used {gpu_num})")
@@ -281,7 +291,12 @@ def run_check(path: Path, settings: PieSettings, scenarios: Sequence[str]) -> Re
         raise PieRunError(
             f"pie-conformance cannot run scripts: the harness is not available ({exc})"
         ) from None
-    kwargs: dict[str, Any] = {"task": settings.task, "scenarios": tuple(scenarios)}
+    kwargs: dict[str, Any] = {
+        "task": settings.task, "scenarios": tuple(s for s in scenarios if not s.startswith("explore-")),
+    }
+    if settings.explore:
+        kwargs.update(explore=settings.explore, seed=settings.seed or 0,
+                      explore_budget=settings.explore_budget)
     if settings.check_buffering:
         kwargs["check_buffering"] = True
     for key in ("epochs", "images", "size", "gpu_num", "timeout"):
@@ -312,7 +327,8 @@ def collect_scripts(
         seen.add(path)
         node = PieScript.from_parent(session, path=path, nodeid=_node_id(session.config, path))
         node.settings = settings
-        node.scenarios = tuple(scenarios)
+        explored = tuple(f"explore-{k}" for k in range(1, (settings.explore or 0) + 1))
+        node.scenarios = tuple(scenarios) + explored
         if nodes is not None:
             nodes.append(node)
         # genitems reports the collection like pytest's own (counts, --collect-only, collection errors).

@@ -179,6 +179,29 @@ OPTIONS: tuple[OptionSpec, ...] = (
         ini_type="args",
     ),
     OptionSpec(
+        "--pie-explore",
+        "pie_explore",
+        "also run each checked script under N generated valid configurations (items explore-1..N; "
+        "the first failing one is shrunk and saved as a traincfg in the current directory)",
+        metavar="N",
+        convert=_non_negative_int,
+    ),
+    OptionSpec(
+        "--pie-seed",
+        "pie_seed",
+        "seed of the generated configurations of --pie-explore (default 0, so that every worker and "
+        "rerun sees the same ones)",
+        metavar="S",
+        convert=_non_negative_int,
+    ),
+    OptionSpec(
+        "--pie-explore-budget",
+        "pie_explore_budget",
+        "seconds after which --pie-explore stops generating (and shrinking) configurations",
+        metavar="SECONDS",
+        convert=_positive_seconds,
+    ),
+    OptionSpec(
         "--pie-check-buffering",
         "pie_check_buffering",
         "also run each checked script once without PYTHONUNBUFFERED, to judge PRG006 "
@@ -227,6 +250,9 @@ class PieSettings:
     images: int | None = None
     size: tuple[int, int] | None = None
     scenarios: tuple[str, ...] | None = None
+    explore: int | None = None
+    seed: int | None = None
+    explore_budget: float | None = None
     check_buffering: bool = False
     strict: bool = False
 
@@ -296,6 +322,9 @@ def read_settings(config: pytest.Config) -> PieSettings:
         images=values["pie_images"],
         size=values["pie_size"],
         scenarios=values["pie_scenario"],
+        explore=values["pie_explore"],
+        seed=values["pie_seed"],
+        explore_budget=values["pie_explore_budget"],
         check_buffering=values["pie_check_buffering"],
         strict=values["pie_strict"],
     )

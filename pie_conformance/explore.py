@@ -378,7 +378,7 @@ def explore(
             why = "the exploration budget was spent"
         else:
             why = "Hypothesis drew no more distinct configurations"
-        scenarios.append(ScenarioResult(name=f"explore-{k}", status="skipped", note=f"not run: {why}"))
+        scenarios.append(ScenarioResult(name=f"explore-{k}", status="skipped", note=why))
 
     saved: Path | None = None
     command: str | None = None

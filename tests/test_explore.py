@@ -31,6 +31,8 @@ from pie_conformance.findings import Finding, ScenarioResult, Severity
 from pie_conformance.traincfg import parse_labels
 from pie_conformance.validate import validate_traincfg
 
+pytest_plugins = ["pytester"]
+
 CASES = Path(__file__).resolve().parent / "cases"
 TASKS = ("segmentation", "detection", "change_detection")
 
@@ -350,3 +352,19 @@ def test_notebook_mode_and_a_given_traincfg_reach_the_script(tmp_path: Path) -> 
                           timeout=120)
     assert report.findings == (), report.findings
     assert report.scenarios[0].details["last_epoch"] == example.traincfg["epochs"]
+
+
+@pytest.mark.slow
+def test_pytest_plugin_explore_items(pytester: pytest.Pytester) -> None:
+    case = CASES / "explore" / "hardcoded_three_classes"
+    result = pytester.runpytest_subprocess(
+        "--pie-script", str(case), "--pie-task", "segmentation", "--pie-scenario", "baseline",
+        "--pie-explore", "2", "--pie-seed", "0", "--pie-explore-budget", "1", "-p", "no:cacheprovider", "-rfs",
+    )  # fmt: skip
+    out = result.stdout.str()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    failed = {line.split("::", 1)[1].split(" ")[0] for line in out.splitlines() if line.startswith("FAILED ")}
+    assert failed == {"explore-1::OUT007"}, out
+    assert "OUT007 error (scenario explore-1" in out and "Traceback" not in out
+    assert "scenario 'explore-2' did not run" in out  # skipped: exploration stopped at the first failure
+    assert len(list(pytester.path.glob("pie-explore-segmentation-*.json"))) == 1
