@@ -253,6 +253,13 @@ class _Failed(Exception):
 
 
 @dataclass
+class _State:
+    failed: bool = False  # a run has failed: Hypothesis is shrinking now
+    stopped: bool = False  # the budget ended generating
+    cut: str = ""  # why shrinking was cut short, if it was
+
+
+@dataclass
 class _Run:
     index: int
     example: Example
@@ -299,7 +306,7 @@ def explore(
     started = clock()
     runs: list[_Run] = []
     by_key: dict[str, _Run] = {}
-    state = {"failed": False, "stopped": False, "cut": ""}
+    state = _State()
 
     def spent() -> bool:
         return budget is not None and clock() - started >= budget
@@ -317,33 +324,33 @@ def explore(
         run = by_key.get(key)
         if run is None:
             run = run_new(example, key)
-        elif not state["failed"]:
+        elif not state.failed:
             # The same configuration drawn twice while generating: draw another instead of counting it.
             assume(False)
         # One raise for every failing example: Hypothesis tells failures apart by where they are raised.
         if run.failed:
-            state["failed"] = True
+            state.failed = True
             raise _Failed(run.index)
 
     def run_new(example: Example, key: str) -> _Run:
         # The first example always runs; after it, a spent budget ends generating and shrinking alike.
         # A candidate not run is rejected, so Hypothesis keeps the simplest failure it has seen.
-        if state["stopped"]:
+        if state.stopped:
             assume(False)
         if runs and spent():
-            if state["failed"]:
-                state["cut"] = f"the exploration budget of {budget:g}s was spent"
+            if state.failed:
+                state.cut = f"the exploration budget of {budget:g}s was spent"
             else:
-                state["stopped"] = True
+                state.stopped = True
             assume(False)
-        if state["failed"] and sum(r.during_shrink for r in runs) >= max_shrink_runs:
-            state["cut"] = f"it made {max_shrink_runs} runs"
+        if state.failed and sum(r.during_shrink for r in runs) >= max_shrink_runs:
+            state.cut = f"it made {max_shrink_runs} runs"
             assume(False)
         index = len(runs) + 1
         name = f"explore-{index}"
         found, result = run_example(name, dict(example.traincfg), example.dataset_spec(task))
         found = [f if f.scenario == name else _with_scenario(f, name) for f in found]
-        run = _Run(index, example, found, _with_config(result, example), during_shrink=state["failed"])
+        run = _Run(index, example, found, _with_config(result, example), during_shrink=state.failed)
         runs.append(run)
         by_key[key] = run
         return run
@@ -367,14 +374,14 @@ def explore(
     scenarios: list[ScenarioResult] = [r.result for r in generated]
     findings: list[Finding] = [f for r in generated for f in r.findings]
     notes: list[str] = []
-    if state["stopped"]:
+    if state.stopped:
         notes.append(f"stopped generating after {len(generated)} of {n} configurations: the exploration "
                      f"budget of {budget:g}s was spent")
     for k in range(len(generated) + 1, n + 1):
         if first_failing is not None:
             why = (f"exploration stops at the first failing configuration ({first_failing.result.name}) "
                    "and shrinks it")
-        elif state["stopped"]:
+        elif state.stopped:
             why = "the exploration budget was spent"
         else:
             why = "Hypothesis drew no more distinct configurations"
@@ -383,9 +390,9 @@ def explore(
     saved: Path | None = None
     command: str | None = None
     if failing is not None:
-        if state["cut"]:
+        if state.cut:
             notes.append("shrinking stopped before the simplest failing configuration was certain: "
-                         + state["cut"])
+                         + state.cut)
         directory = Path(save_dir) if save_dir is not None else Path.cwd()
         saved = directory / saved_name(task, failing.example.traincfg)
         directory.mkdir(parents=True, exist_ok=True)
@@ -403,7 +410,7 @@ def explore(
             scenarios[at] = _with_details(failing.result, extra)
     return Exploration(
         findings=tuple(findings), scenarios=tuple(scenarios), seed=seed, requested=n, ran=len(generated),
-        shrink_runs=len(runs) - len(generated), stopped_by_budget=state["stopped"],
+        shrink_runs=len(runs) - len(generated), stopped_by_budget=state.stopped,
         failing=failing.example if failing is not None else None,
         failing_scenario=failing.result.name if failing is not None else None,
         saved=saved, reproduce=command, elapsed=clock() - started, notes=tuple(notes),
