@@ -79,6 +79,18 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
                         help="keep the run folders and per-epoch snapshots in DIR (new or empty)")
     parser.add_argument("--html", metavar="FILE", default=None,
                         help="also write the HTML report (pictures per epoch, metric charts) to FILE")
+    box = parser.add_argument_group("sandbox (see docs/sandbox.md)")
+    box.add_argument("--sandbox", choices=("auto", "strict", "none"), default="auto",
+                     help="isolation of the script: strict = OS-level (namespaces) or exit 2; auto = OS-level "
+                     "where this machine allows it, else a guard inside the script's interpreter; none = "
+                     "no isolation, no limits (default: auto)")
+    box.add_argument("--memory-limit", type=_positive_int, default=None, metavar="MIB",
+                     help="most private memory the script may map, in MiB (RLIMIT_DATA; default: 16384)")
+    box.add_argument("--file-size-limit", type=_positive_int, default=None, metavar="MIB",
+                     help="largest file the script may write, in MiB (RLIMIT_FSIZE; default: 4096)")
+    box.add_argument("--max-processes", type=_positive_int, default=None, metavar="N",
+                     help="most processes and threads at once, where a pids cgroup can be made "
+                     "(default: 1024)")
     explore = parser.add_argument_group("exploration (property-based scenarios)")
     explore.add_argument("--traincfg", metavar="FILE", default=None,
                          help="run with this traincfg.json instead of the generated one; the dataset is made "
@@ -121,6 +133,10 @@ def execute(args: argparse.Namespace) -> int:
     from pie_conformance.harness.check import check_script
 
     traincfg = _read_traincfg(args.traincfg) if args.traincfg else None
+    from pie_conformance.harness.sandbox import limits_from_options
+
+    limits = limits_from_options(memory_mib=args.memory_limit, file_mib=args.file_size_limit,
+                                 processes=args.max_processes)
 
     html = HtmlAfterRun(args.html, args.keep)  # --html without --keep keeps the run in a temporary folder
     bar = None
@@ -135,6 +151,7 @@ def execute(args: argparse.Namespace) -> int:
             keep=html.keep, check_buffering=args.check_buffering, on_progress=bar,
             traincfg=traincfg, explore=args.explore, seed=args.seed, explore_budget=args.explore_budget,
             image_format=args.image_format, explore_dir=args.keep or ".",
+            sandbox=args.sandbox, limits=limits,
         )
         html.write()
     except ValueError as exc:  # a dataset the options cannot make

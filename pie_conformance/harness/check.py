@@ -31,7 +31,14 @@ from pie_conformance.harness._dedup import merge_repeats
 from pie_conformance.harness.context import BufferingProbe, ProgressContext, RunRecord, S3Call, Snapshot
 from pie_conformance.harness.progress import ProgressLine
 from pie_conformance.harness.runner import ProcessResult, ProcessSpec, run_process
-from pie_conformance.harness.sandbox import ResourceLimits, SandboxPlan, SandboxRun, plan_sandbox
+from pie_conformance.harness.sandbox import (
+    ResourceLimits,
+    SandboxOutcome,
+    SandboxPlan,
+    SandboxRun,
+    plan_sandbox,
+    setup_problems,
+)
 from pie_conformance.harness.snapshot import OUTPUT_DIR, scan_tree, take_snapshot
 
 #: The script's time zone: the platform's (China Standard Time) as a POSIX rule, which needs no tz database.
@@ -171,6 +178,7 @@ class _Outcome:
     findings: list[Finding]
     last_snapshot: Snapshot | None
     run_dir: Path
+    sandbox: SandboxOutcome | None = None
 
 
 class _Check:
@@ -181,6 +189,7 @@ class _Check:
                  sandbox: SandboxPlan | None = None) -> None:
         self.script = script
         self.sandbox = sandbox or plan_sandbox("none")
+        self.sandbox_problems: set[str] = set()  # launcher set-up steps that failed, over all runs
         self.task = task
         self.epochs = epochs
         self.python = python
@@ -304,6 +313,7 @@ class _Check:
                 result = run_process(spec, at_progress)
             finally:
                 sandboxed = box.finish()
+                self.sandbox_problems.update(setup_problems(sandboxed))
         except _PortTaken:
             # The port chosen for the mock S3 was taken meanwhile: it now runs on another one, so this run
             # starts again from scratch with the new endpoint.
@@ -356,7 +366,7 @@ class _Check:
             from pie_conformance.harness._keep import write_run_file
 
             write_run_file(run_dir, result, mode=mode, holds=holds)
-        return _Outcome(record, result, findings, last, run_dir)
+        return _Outcome(record, result, findings, last, run_dir, sandboxed)
 
     def _own_paths(self, text: str, work: Path) -> str:
         """``text`` with run-folder paths replaced by the script's own folder (tracebacks read better)."""
@@ -469,6 +479,8 @@ def _scenario_result(name: str, outcome: _Outcome, keep: bool) -> ScenarioResult
         )
     if (r.returncode not in (0, None) and not r.stopped_by_kit) or r.timed_out:
         details["stderr_tail"] = "\n".join(rec.stderr_tail.splitlines()[-20:])
+    if outcome.sandbox is not None:
+        details["sandbox"] = outcome.sandbox.details()
     if keep:
         details["run_folder"] = str(outcome.run_dir)
     if name == "resume-partial" and rec.checkpoint_change:
@@ -683,6 +695,10 @@ def check_script(
             results += found.scenarios
             extra["explore"] = found.summary()
 
+    if check.sandbox_problems:
+        # What the launcher could not set up on this machine (the plan said it could): never silent.
+        extra["sandbox"] = dict(extra["sandbox"], setup_failed=sorted(check.sandbox_problems))
+        extra["sandbox"]["summary"] += "; set-up failed: " + "; ".join(sorted(check.sandbox_problems))
     total = time.monotonic() - t_start
     report = Report(
         kind="run", subject=str(script), findings=tuple(findings), task=task, scenarios=tuple(results),

@@ -67,6 +67,19 @@ class ResourceLimits:
                 "open_files": self.open_files, "processes": self.processes}
 
 
+def limits_from_options(*, memory_mib: int | None = None, file_mib: int | None = None,
+                        processes: int | None = None) -> ResourceLimits:
+    """The default limits with the command line's choices (MiB) put in."""
+    base = ResourceLimits()
+    mib = 1024 * 1024
+    return ResourceLimits(
+        memory_bytes=memory_mib * mib if memory_mib else base.memory_bytes,
+        file_bytes=file_mib * mib if file_mib else base.file_bytes,
+        open_files=base.open_files,
+        processes=processes or base.processes,
+    )
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What this machine lets the kit do, found out once per process."""
@@ -168,6 +181,7 @@ class SandboxPlan:
             "processes": processes,
             "limits": self.limits.describe() if self.mode != "none" else {},
             "not_enforced": list(self.not_enforced),
+            "summary": self.summary(),
         }
 
     def summary(self) -> str:
@@ -231,6 +245,23 @@ class SandboxOutcome:
     returncode: int | None = None  # the script's own exit status, as the launcher saw it (None: unknown)
     setup: Mapping[str, Any] = field(default_factory=dict)  # what the launcher managed to set up
     killed_leftovers: int = 0  # processes still in the run's cgroup after it ended, killed by the kit
+    marker: str = ""  # the value of RUN_MARKER_VAR in the environment of every process of the run
+
+    def details(self) -> dict[str, Any]:
+        """What a scenario's details say of the sandbox (JSON-able)."""
+        out: dict[str, Any] = {"run_marker": self.marker, "leftovers_killed": self.killed_leftovers}
+        failed = setup_problems(self)
+        if failed:
+            out["setup_failed"] = failed
+        if self.events:
+            out["refused"] = [f"{e.kind} {e.target}" for e in self.events[:20]]
+        return out
+
+
+def setup_problems(outcome: SandboxOutcome) -> list[str]:
+    """The launcher's set-up steps that failed, in words (empty when all went as planned)."""
+    return [f"{step}: {result}" for step, result in outcome.setup.items()
+            if step != "pid" and result != "ok"]
 
 
 class SandboxRun:
@@ -383,7 +414,7 @@ class SandboxRun:
                 self._listener.close()
         with contextlib.suppress(OSError):
             (self.run_dir / _CONTROL_SOCKET).unlink()
-        out = SandboxOutcome(events=tuple(self._read_events()), killed_leftovers=killed)
+        out = SandboxOutcome(events=tuple(self._read_events()), killed_leftovers=killed, marker=self.marker)
         for msg in self._messages:
             if msg.get("op") == "setup":
                 out.setup = {k: v for k, v in msg.items() if k != "op"}

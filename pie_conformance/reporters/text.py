@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import TextIO
 
 from pie_conformance.findings import Finding, Report, Severity
@@ -64,6 +65,9 @@ def write_text(report: Report, out: TextIO, *, colour: bool = False) -> None:
                 hints.append(f.hint)
         for h in hints:
             out.write(f"    hint: {h}\n")
+    sandbox = report.extra.get("sandbox")
+    if isinstance(sandbox, Mapping) and sandbox.get("summary"):
+        out.write(paint(_DIM, f"\n{sandbox['summary']}") + "\n")
     if report.timings:
         shown = ", ".join(f"{k} {v:.2f}s" for k, v in report.timings.items())
         out.write(paint(_DIM, f"\ntimings: {shown}") + "\n")
