@@ -123,7 +123,17 @@ def _probe_cgroup() -> tuple[Path | None, str | None]:
     finally:
         with contextlib.suppress(OSError):
             test.rmdir()
+    _remove_stale_cgroups(_PIDS_V1)
     return _PIDS_V1, None
+
+
+def _remove_stale_cgroups(root: Path, age: float = 3600.0) -> None:
+    """Remove empty run cgroups over an hour old: what a kit killed outright could not remove itself."""
+    now = time.time()
+    for cg in root.glob("pie-check-*"):
+        with contextlib.suppress(OSError, ValueError):
+            if now - cg.stat().st_mtime > age and not (cg / "cgroup.procs").read_text().split():
+                cg.rmdir()
 
 
 #: user (root mapped to the caller), network, mount (with a private /proc), PID (the launcher is PID 1).

@@ -76,7 +76,7 @@ def _assert_nothing_left(report: Report) -> None:
 
 
 def _assert_next_run_unaffected() -> None:
-    report = _run(CONFORMANT, epochs=2)
+    report = _run(CONFORMANT)
     assert report.conformant, [(f.rule, f.message) for f in report.findings]
     _assert_nothing_left(report)
 
