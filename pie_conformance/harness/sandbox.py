@@ -284,6 +284,7 @@ class SandboxRun:
         self.endpoint = endpoint
         self.marker = uuid.uuid4().hex
         self.cgroup: Path | None = None
+        self._cgroup_error: str | None = None
         self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._messages: list[dict[str, Any]] = []
@@ -334,7 +335,8 @@ class SandboxRun:
         try:
             cg.mkdir()
             (cg / "pids.max").write_text(f"{int(limit)}\n")
-        except OSError:
+        except OSError as exc:
+            self._cgroup_error = f"could not make {cg}: {exc.strerror or exc}"
             with contextlib.suppress(OSError):
                 cg.rmdir()
             return None
@@ -430,6 +432,8 @@ class SandboxRun:
                 out.setup = {k: v for k, v in msg.items() if k != "op"}
             elif msg.get("op") == "exit" and isinstance(msg.get("returncode"), int):
                 out.returncode = msg["returncode"]
+        if self._cgroup_error:  # the plan promised a bound on processes that this run did not get
+            out.setup = dict(out.setup, cgroup=self._cgroup_error)
         return out
 
     def _empty_cgroup(self) -> int:

@@ -336,3 +336,13 @@ def test_run007_names_each_path_and_caps_the_list() -> None:
                                 "outside the run folder; the sandbox refused it")
     assert found[-1].message == "... and 3 more writes outside the run folder"
     assert list(evaluate(["RUN003", "RUN007"], _record())) == []
+
+
+def test_a_limit_that_could_not_be_set_up_is_reported(tmp_path: Path) -> None:
+    plan = SandboxPlan(mode="auto", namespaces=False, guard=True, limits=ResourceLimits(processes=10),
+                       cgroup_root=tmp_path / "no-such-cgroup-hierarchy")
+    done, outcome = _launch(plan, tmp_path, "print('ran')", "")
+    assert done.stdout == "ran\n"
+    (problem,) = sb.setup_problems(outcome)
+    assert problem.startswith("cgroup: could not make ") and "No such file or directory" in problem
+    assert outcome.details()["setup_failed"] == [problem]
