@@ -9,7 +9,8 @@ from typing import TextIO
 from pie_conformance.findings import Finding, Report, Severity
 from pie_conformance.rules import CATALOGUE_BY_ID
 
-_RED, _YELLOW, _GREEN, _BOLD, _DIM, _RESET = "\033[31m", "\033[33m", "\033[32m", "\033[1m", "\033[2m", "\033[0m"
+_RED, _YELLOW, _GREEN = "\033[31m", "\033[33m", "\033[32m"
+_BOLD, _DIM, _RESET = "\033[1m", "\033[2m", "\033[0m"
 
 
 def _where(f: Finding) -> str:
@@ -51,7 +52,10 @@ def write_text(report: Report, out: TextIO, *, colour: bool = False) -> None:
         by_rule[f.rule].append(f)
     # Errors before warnings, then catalogue order, so the first thing read is the first thing to fix.
     order = {rid: i for i, rid in enumerate(CATALOGUE_BY_ID)}
-    for rid in sorted(by_rule, key=lambda r: (by_rule[r][0].severity is not Severity.ERROR, order.get(r, 999))):
+    def rank(rid: str) -> tuple[bool, int]:
+        return (by_rule[rid][0].severity is not Severity.ERROR, order.get(rid, len(order)))
+
+    for rid in sorted(by_rule, key=rank):
         group = by_rule[rid]
         sev = group[0].severity
         label = paint(_RED if sev is Severity.ERROR else _YELLOW, f"{rid} {sev.value}")

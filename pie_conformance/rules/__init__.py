@@ -60,7 +60,7 @@ _REGISTRY: dict[str, Rule] = {}
 
 
 def rule(rule_id: str) -> Callable[[F], F]:
-    """Register the decorated function as the check of ``rule_id``; severity and summary come from the catalogue."""
+    """Register the decorated function as the check of ``rule_id``; severity and summary: the catalogue's."""
 
     def decorate(fn: F) -> F:
         if rule_id not in CATALOGUE_BY_ID:
