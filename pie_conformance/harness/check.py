@@ -465,6 +465,7 @@ def _scenario_result(name: str, outcome: _Outcome, keep: bool) -> ScenarioResult
     details: dict[str, Any] = {
         "exit_status": r.returncode,
         "timed_out": r.timed_out,
+        "stopped_by_kit": r.stopped_by_kit,
         "progress_lines": len(r.progress),
         "last_epoch": rec.last_k,
         "script_seconds": round(r.script_time, 3),

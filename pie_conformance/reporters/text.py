@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import TextIO
 
-from pie_conformance.findings import Finding, Report, Severity
+from pie_conformance.findings import Finding, Report, ScenarioResult, Severity
 from pie_conformance.rules import CATALOGUE_BY_ID
 
 _RED, _YELLOW, _GREEN = "\033[31m", "\033[33m", "\033[32m"
@@ -24,6 +24,25 @@ def _where(f: Finding) -> str:
     if f.line is not None:
         parts.append(f"stdout line {f.line}")
     return ", ".join(parts)
+
+
+def _scenario_summary(s: ScenarioResult) -> str:
+    if s.status != "ran":
+        return s.status + (f" ({s.note})" if s.note else "")
+    d = s.details
+    parts = ["ran"]
+    if "progress_lines" in d:
+        n = d["progress_lines"]
+        parts.append(f"{n} progress line{'s' * (n != 1)}")
+    if d.get("stopped_by_kit"):
+        parts.append("stopped by the kit once it had started (as planned)")
+    elif d.get("timed_out"):
+        parts.append("stopped at the time limit")
+    elif d.get("exit_status") is not None:
+        parts.append(f"exit status {d['exit_status']}")
+    if isinstance(d.get("script_seconds"), (int, float)):
+        parts.append(f"{d['script_seconds']:.1f}s")
+    return ", ".join(parts) + (f" ({s.note})" if s.note else "")
 
 
 def verdict_line(report: Report) -> str:
@@ -45,8 +64,7 @@ def write_text(report: Report, out: TextIO, *, colour: bool = False) -> None:
     head = verdict_line(report)
     out.write(paint(_BOLD + (_GREEN if report.conformant else _RED), head) + "\n")
     for s in report.scenarios:
-        if s.status != "ran":
-            out.write(f"  scenario {s.name}: {s.status}" + (f" ({s.note})" if s.note else "") + "\n")
+        out.write(f"  scenario {s.name}: {_scenario_summary(s)}\n")
     by_rule: dict[str, list[Finding]] = defaultdict(list)
     for f in report.findings:
         by_rule[f.rule].append(f)
