@@ -12,7 +12,6 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
-from types import ModuleType
 
 from pie_conformance.errors import UsageError
 
@@ -39,15 +38,6 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def _load(module: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name == module:
-            return None
-        raise
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, one subparser per available command."""
     from pie_conformance import __version__
@@ -60,9 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name, module_name in COMMANDS.items():
-        module = _load(module_name)
-        if module is None:
-            continue
+        module = importlib.import_module(module_name)
         helps = getattr(module, "HELP", {})
         help_text = helps.get(name, "") if isinstance(helps, dict) else helps
         p = sub.add_parser(name, help=help_text, description=help_text)
