@@ -48,6 +48,7 @@ _PIDS_V1 = Path("/sys/fs/cgroup/pids")
 _GUARD_LOG = "sandbox-guard.log"
 _CONTROL_SOCKET = "sandbox.sock"
 _GIB = 1024**3
+_WATCH_INTERVAL = 0.25  # the launcher's WATCH_INTERVAL (it cannot import the kit)
 
 
 @dataclass(frozen=True)
@@ -230,7 +231,11 @@ def plan_sandbox(mode: str = "auto", limits: ResourceLimits | None = None, *,
     elif not Path(output_mount).is_dir():
         missing.append(f"{output_mount} is not mapped (no {output_mount} folder on this machine to mount "
                        "over; the kit does not create folders at the root of the file system)")
-    if caps.pids_cgroup is None and limits.processes:
+    if caps.pids_cgroup is None and limits.processes and not caps.namespaces:
+        missing.append(f"a hard bound on the number of processes ({caps.cgroup_error}; RLIMIT_NPROC does not "
+                       f"bind root): the launcher counts them every {_WATCH_INTERVAL:g} s and ends the run "
+                       "past the bound, which a fast fork loop can overshoot")
+    elif caps.pids_cgroup is None and limits.processes:
         missing.append(f"a bound on the number of processes ({caps.cgroup_error}; RLIMIT_NPROC does not "
                        "bind root)")
     return SandboxPlan(mode=mode, namespaces=caps.namespaces, guard=True, limits=limits,
@@ -256,10 +261,13 @@ class SandboxOutcome:
     setup: Mapping[str, Any] = field(default_factory=dict)  # what the launcher managed to set up
     killed_leftovers: int = 0  # processes still in the run's cgroup after it ended, killed by the kit
     marker: str = ""  # the value of RUN_MARKER_VAR in the environment of every process of the run
+    processes_exceeded: int | None = None  # processes counted when the launcher's bound ended the run
 
     def details(self) -> dict[str, Any]:
         """What a scenario's details say of the sandbox (JSON-able)."""
         out: dict[str, Any] = {"run_marker": self.marker, "leftovers_killed": self.killed_leftovers}
+        if self.processes_exceeded is not None:
+            out["processes_exceeded"] = self.processes_exceeded
         failed = setup_problems(self)
         if failed:
             out["setup_failed"] = failed
@@ -317,6 +325,7 @@ class SandboxRun:
             "memory": self.plan.limits.memory_bytes,
             "file_size": self.plan.limits.file_bytes,
             "open_files": self.plan.limits.open_files,
+            "processes": self.plan.limits.processes,
             "output_mount": self.plan.output_mount,
             "output_dir": str((self.work / "output").resolve()),
             "hide": _homes_to_hide(self.run_dir, argv[0] if argv else ""),
@@ -430,6 +439,8 @@ class SandboxRun:
         for msg in self._messages:
             if msg.get("op") == "setup":
                 out.setup = {k: v for k, v in msg.items() if k != "op"}
+            elif msg.get("op") == "limit" and isinstance(msg.get("processes"), int):
+                out.processes_exceeded = msg["processes"]
             elif msg.get("op") == "exit" and isinstance(msg.get("returncode"), int):
                 out.returncode = msg["returncode"]
         if self._cgroup_error:  # the plan promised a bound on processes that this run did not get

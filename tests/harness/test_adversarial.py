@@ -279,3 +279,22 @@ def test_guard_only_kill_parent_ends_the_run_not_the_kit(tmp_path: Path) -> None
     assert any("SIGKILL" in f.message for f in report.findings if f.rule == "RUN001")
     _assert_nothing_left(report)
     _assert_next_run_unaffected()
+
+
+def test_guard_only_without_a_cgroup_counts_processes_and_ends_a_fork_loop(tmp_path: Path) -> None:
+    plan = SandboxPlan(mode="auto", namespaces=False, guard=True, limits=ResourceLimits(processes=40),
+                       cgroup_root=None)
+    report = _run(_case("fork_repeatedly", tmp_path), sandbox=plan)
+    assert report.rule_ids() == {"RUN001"}
+    (scenario,) = report.scenarios
+    assert scenario.details["sandbox"]["processes_exceeded"] > 40
+    assert "SIGKILL" in report.findings[0].message
+    _assert_nothing_left(report)
+
+
+def test_guard_only_daemon_child_is_adopted_and_killed(tmp_path: Path) -> None:
+    # No cgroup either: the launcher, a child subreaper, adopts the daemon and kills it at the end.
+    plan = SandboxPlan(mode="auto", namespaces=False, guard=True, limits=ResourceLimits(), cgroup_root=None)
+    report = _run(_case("daemon_child", tmp_path), sandbox=plan)
+    assert report.rule_ids() == NO_EPOCH
+    _assert_nothing_left(report)

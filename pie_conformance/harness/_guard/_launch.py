@@ -29,6 +29,8 @@ MOUNT_ATTR_RDONLY = 1
 AT_FDCWD, AT_RECURSIVE = -100, 0x8000
 SYS_MOUNT_SETATTR = 442  # the same number on every architecture (added after the syscall tables merged)
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+PR_SET_CHILD_SUBREAPER = 36
+WATCH_INTERVAL = 0.25  # seconds between counts of the script's processes, where no cgroup bounds them
 
 
 class _MountAttr(ctypes.Structure):
@@ -172,6 +174,54 @@ def _forward(listener, control):
         b.start()
 
 
+def _descendants(root):
+    """Pids of every live descendant of ``root``, through the parent links in /proc."""
+    children = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        fields = data[data.rfind(b")") + 2:].split()
+        if len(fields) > 1 and fields[0] != b"Z":
+            children.setdefault(int(fields[1]), []).append(int(name))
+    out, todo = [], [root]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def _kill_descendants():
+    import signal
+
+    for _ in range(3):  # a process may fork while the others are being killed
+        pids = _descendants(os.getpid())
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _watch(limit, control, state):
+    """Where no cgroup bounds processes: count the script's, and end them all past ``limit``."""
+    import time
+
+    while not state.get("done"):
+        time.sleep(WATCH_INTERVAL)
+        n = len(_descendants(os.getpid()))
+        if n > limit:
+            state["exceeded"] = n
+            control.send({"op": "limit", "processes": n, "max": limit})
+            _kill_descendants()
+            return
+
+
 def _limit(which, value):
     if not value:
         return
@@ -219,6 +269,13 @@ def main():
             except OSError as exc:
                 setup["forwarder"] = str(exc)
                 listener = None
+    if not cfg.get("namespaces"):
+        # Orphans of the script (a daemon's double fork) are re-parented here rather than to init, so they
+        # stay descendants: counted, and killed at the end.
+        if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0:
+            setup["subreaper"] = "ok"
+        else:
+            setup["subreaper"] = _err("prctl")
     control.send({"op": "setup", **setup})
     pid = os.fork()
     if pid == 0:
@@ -235,6 +292,9 @@ def main():
                 os.close(fd)
     if listener is not None:
         threading.Thread(target=_forward, args=(listener, control), daemon=True).start()
+    state = {}
+    if not cfg.get("cgroup") and cfg.get("processes") and not cfg.get("namespaces"):
+        threading.Thread(target=_watch, args=(int(cfg["processes"]), control, state), daemon=True).start()
     status = 0
     while True:
         try:
@@ -247,7 +307,10 @@ def main():
             status = st
             break
     rc = os.waitstatus_to_exitcode(status)
+    state["done"] = True
     control.send({"op": "exit", "returncode": rc})
+    if os.getpid() != 1:  # PID 1 needs not: the kernel ends its namespace with it
+        _kill_descendants()
     if rc < 0 and os.getpid() != 1:
         import signal
 
