@@ -81,11 +81,12 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
                         help="also write the HTML report (pictures per epoch, metric charts) to FILE")
     box = parser.add_argument_group("sandbox (see docs/sandbox.md)")
     box.add_argument("--sandbox", choices=("auto", "strict", "none"), default="auto",
-                     help="isolation of the script: strict = OS-level (namespaces) or exit 2; auto = OS-level "
-                     "where this machine allows it, else a guard inside the script's interpreter; none = "
-                     "no isolation, no limits (default: auto)")
+                     help="isolation of the script: strict = OS-level (namespaces) or exit 2; auto = "
+                     "OS-level where this machine allows it, else a guard inside the script's interpreter; "
+                     "none = no isolation, no limits (default: auto)")
     box.add_argument("--memory-limit", type=_positive_int, default=None, metavar="MIB",
-                     help="most private memory the script may map, in MiB (RLIMIT_DATA; default: 16384)")
+                     help="most private memory each process of the script may map, in MiB (RLIMIT_DATA; "
+                     "default: half the machine's memory, at least 16384)")
     box.add_argument("--file-size-limit", type=_positive_int, default=None, metavar="MIB",
                      help="largest file the script may write, in MiB (RLIMIT_FSIZE; default: 4096)")
     box.add_argument("--max-processes", type=_positive_int, default=None, metavar="N",

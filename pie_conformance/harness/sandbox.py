@@ -51,13 +51,22 @@ _GIB = 1024**3
 _WATCH_INTERVAL = 0.25  # the launcher's WATCH_INTERVAL (it cannot import the kit)
 
 
+def default_memory_bytes() -> int:
+    """The default memory bound: half the machine's memory, and never under 16 GiB."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 0
+    return max(16 * _GIB, total // 2)
+
+
 @dataclass(frozen=True)
 class ResourceLimits:
-    """Bounds put on the script and everything it starts (None: not limited)."""
+    """Bounds put on each process of the script (None: not limited)."""
 
     #: RLIMIT_DATA, not RLIMIT_AS: torch and CUDA reserve large stretches of address space they never use,
     #: which RLIMIT_AS would count; RLIMIT_DATA counts the private writable memory actually mapped.
-    memory_bytes: int | None = 16 * _GIB
+    memory_bytes: int | None = field(default_factory=default_memory_bytes)
     file_bytes: int | None = 4 * _GIB  # RLIMIT_FSIZE: the largest file the script may write
     open_files: int | None = 4096  # RLIMIT_NOFILE
     processes: int | None = 1024  # pids cgroup: processes and threads at once, where it can be made

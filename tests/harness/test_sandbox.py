@@ -346,3 +346,20 @@ def test_a_limit_that_could_not_be_set_up_is_reported(tmp_path: Path) -> None:
     (problem,) = sb.setup_problems(outcome)
     assert problem.startswith("cgroup: could not make ") and "No such file or directory" in problem
     assert outcome.details()["setup_failed"] == [problem]
+
+
+@pytest.mark.slow
+def test_the_command_passes_the_level_and_limits_and_the_json_report_states_them(tmp_path: Path) -> None:
+    from pathlib import Path as _P
+
+    conformant = _P(__file__).resolve().parents[1] / "cases" / "conformant" / "segmentation"
+    out = tmp_path / "report.json"
+    status = cli.main(["run", str(conformant), "--task", "segmentation", "--scenario", "baseline", "--epochs",
+                       "1", "--sandbox", "auto", "--memory-limit", "20000", "--max-processes", "300",
+                       "--format", "json", "--output", str(out)])
+    report = json.loads(out.read_text())
+    assert status == 0, report["findings"]
+    box = report["sandbox"]
+    assert box["mode"] == "auto" and box["level"] == ("os" if OS_LEVEL else "guard")
+    assert box["limits"]["memory_bytes"] == 20000 << 20 and box["limits"]["processes"] == 300
+    assert report["scenarios"][0]["sandbox"]["run_marker"]
