@@ -363,3 +363,18 @@ def test_the_command_passes_the_level_and_limits_and_the_json_report_states_them
     assert box["mode"] == "auto" and box["level"] == ("os" if OS_LEVEL else "guard")
     assert box["limits"]["memory_bytes"] == 20000 << 20 and box["limits"]["processes"] == 300
     assert report["scenarios"][0]["sandbox"]["run_marker"]
+
+
+def test_python_children_of_the_script_are_guarded_too(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    plan = SandboxPlan(mode="auto", namespaces=False, guard=True, limits=ResourceLimits(), cgroup_root=None)
+    code = f"""
+        import subprocess, sys
+        child = "open({str(outside / 'child.txt')!r}, 'w')"
+        print(subprocess.run([sys.executable, "-c", child], capture_output=True, text=True).returncode)
+    """
+    done, outcome = _launch(plan, tmp_path, code, "")
+    assert done.stdout.strip() == "1", done.stderr
+    assert list(outside.iterdir()) == []
+    assert [(e.kind, e.target) for e in outcome.events] == [("write", str(outside / "child.txt"))]

@@ -1,7 +1,8 @@
 """The sandbox guard inside the script's interpreter: refuses and records connections and outside writes.
 
 Python imports ``sitecustomize`` from ``PYTHONPATH`` at start-up; the kit puts this folder first, and this
-module then loads the kit's probe (``PIE_GUARD_NEXT``) so both run. Its variables are removed at once.
+module then loads the kit's probe (``PIE_GUARD_NEXT``) so both run. Its variables stay in the environment,
+so that the Python interpreters the script starts are guarded too.
 
 - Network (RUN003): ``socket.connect``/``connect_ex``/``sendto`` to an internet address other than the mock S3
   endpoint (``PIE_GUARD_ALLOW``), and ``getaddrinfo`` of a name that is not local, raise and are recorded.
@@ -23,11 +24,13 @@ import socket
 import stat
 import sys
 
-_log_path = os.environ.pop("PIE_GUARD_LOG", None)
-_root = os.environ.pop("PIE_GUARD_ROOT", None)
-_allow = os.environ.pop("PIE_GUARD_ALLOW", "")
+# Left in the environment (unlike the probe's): a Python interpreter the script starts (a data-loader worker
+# started with "spawn", a subprocess) is guarded as well. Only the probe is for this process alone.
+_log_path = os.environ.get("PIE_GUARD_LOG")
+_root = os.environ.get("PIE_GUARD_ROOT")
+_allow = os.environ.get("PIE_GUARD_ALLOW", "")
 _next = os.environ.pop("PIE_GUARD_NEXT", None)
-_extra_root = os.environ.pop("PIE_GUARD_EXTRA_ROOT", None)
+_extra_root = os.environ.get("PIE_GUARD_EXTRA_ROOT")
 _LOCAL_NAMES = {"localhost", "127.0.0.1", "::1", "ip6-localhost", ""}
 
 _real_open = builtins.open
