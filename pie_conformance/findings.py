@@ -44,6 +44,20 @@ class Finding:
     hint: str | None = None
     line: int | None = None
 
+    @property
+    def where(self) -> str:
+        """Where the finding holds, in words: scenario, epoch, file, stdout line (what is known of them)."""
+        parts = []
+        if self.scenario:
+            parts.append(f"scenario {self.scenario}")
+        if self.epoch is not None:
+            parts.append(f"epoch {self.epoch}")
+        if self.path:
+            parts.append(self.path)
+        if self.line is not None:
+            parts.append(f"stdout line {self.line}")
+        return ", ".join(parts)
+
     def to_dict(self) -> dict[str, Any]:
         """The finding as CONTRACT section 4 spells it (plus the stdout line where known)."""
         return {

@@ -137,19 +137,6 @@ def _verdict(report: Report) -> str:
     )
 
 
-def _where(f: Finding) -> str:
-    parts = []
-    if f.scenario:
-        parts.append(f"scenario {f.scenario}")
-    if f.epoch is not None:
-        parts.append(f"epoch {f.epoch}")
-    if f.path:
-        parts.append(f.path)
-    if f.line is not None:
-        parts.append(f"stdout line {f.line}")
-    return ", ".join(parts)
-
-
 def _findings(report: Report, viewers: Mapping[str, tuple[str, set[int]]] | None = None) -> str:
     """Findings by rule; ``viewers``: scenario -> (viewer id, epochs it shows), to link a finding's epoch."""
     from pie_conformance.rules import CATALOGUE_BY_ID
@@ -174,7 +161,7 @@ def _findings(report: Report, viewers: Mapping[str, tuple[str, set[int]]] | None
         )
         hints: list[str] = []
         for f in group:
-            where = esc(_where(f))
+            where = esc(f.where)
             shown = (viewers or {}).get(f.scenario or "")
             if shown is not None and f.epoch in shown[1]:
                 # A link to the pictures of that epoch (the script steps the viewer there; without it the

@@ -11,16 +11,7 @@ from pie_conformance.rules import CATALOGUE_BY_ID
 
 
 def _describe(f: Finding) -> str:
-    where = ", ".join(
-        x
-        for x in (
-            f"scenario {f.scenario}" if f.scenario else "",
-            f"epoch {f.epoch}" if f.epoch is not None else "",
-            f.path or "",
-            f"stdout line {f.line}" if f.line is not None else "",
-        )
-        if x
-    )
+    where = f.where
     text = f.message + (f" ({where})" if where else "")
     return text + (f"\nhint: {f.hint}" if f.hint else "")
 

@@ -13,19 +13,6 @@ _RED, _YELLOW, _GREEN = "\033[31m", "\033[33m", "\033[32m"
 _BOLD, _DIM, _RESET = "\033[1m", "\033[2m", "\033[0m"
 
 
-def _where(f: Finding) -> str:
-    parts = []
-    if f.scenario:
-        parts.append(f"scenario {f.scenario}")
-    if f.epoch is not None:
-        parts.append(f"epoch {f.epoch}")
-    if f.path:
-        parts.append(f.path)
-    if f.line is not None:
-        parts.append(f"stdout line {f.line}")
-    return ", ".join(parts)
-
-
 def _scenario_summary(s: ScenarioResult) -> str:
     if s.status != "ran":
         return s.status + (f" ({s.note})" if s.note else "")
@@ -81,7 +68,7 @@ def write_text(report: Report, out: TextIO, *, colour: bool = False) -> None:
         out.write(f"\n{label}: {summary}\n")
         hints: list[str] = []
         for f in group:
-            where = _where(f)
+            where = f.where
             out.write(f"  - {f.message}" + (paint(_DIM, f"  [{where}]") if where else "") + "\n")
             if f.hint and f.hint not in hints:
                 hints.append(f.hint)
