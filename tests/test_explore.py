@@ -359,7 +359,8 @@ def test_pytest_plugin_explore_items(pytester: pytest.Pytester) -> None:
     case = CASES / "explore" / "hardcoded_three_classes"
     result = pytester.runpytest_subprocess(
         "--pie-script", str(case), "--pie-task", "segmentation", "--pie-scenario", "baseline",
-        "--pie-explore", "2", "--pie-seed", "0", "--pie-explore-budget", "1", "-p", "no:cacheprovider", "-rfs",
+        "--pie-explore", "2", "--pie-seed", "0", "--pie-explore-budget", "1",
+        "-p", "no:cacheprovider", "-rfs",
     )  # fmt: skip
     out = result.stdout.str()
     assert result.ret == pytest.ExitCode.TESTS_FAILED

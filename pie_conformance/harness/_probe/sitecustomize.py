@@ -98,7 +98,7 @@ def _install_pause(fd):
     globals()["_old_stdout"] = old
     sys.stdout = new
     if sys.__stdout__ is old:
-        sys.__stdout__ = new
+        sys.__stdout__ = new  # type: ignore[misc]
 
 
 def _report():
