@@ -18,8 +18,7 @@ from typing import Any
 
 import pytest
 
-#: The tasks of the platform (kept here too so that option checks need no import of the datasets module).
-TASKS: tuple[str, ...] = ("segmentation", "detection", "change_detection")
+from pie_conformance.tasks import TASKS
 
 
 class OptionValueError(ValueError):

@@ -25,6 +25,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from pie_conformance.rules.log import TIME_FORMAT, metric_kind
+from pie_conformance.tasks import TASKS
 
 __all__ = [
     "LOG_MUTATIONS",
@@ -39,7 +40,6 @@ __all__ = [
 ]
 
 #: The tasks of the platform; segmentation and change detection have a background class first.
-TASKS: tuple[str, ...] = ("segmentation", "detection", "change_detection")
 #: Metric key sets real scripts use (the guide's two, and a third with kappa); "loss" is added to each.
 METRIC_SETS: tuple[tuple[str, ...], ...] = (
     ("precision", "recall", "score", "IoU"),

@@ -14,7 +14,7 @@ HELP = "write a synthetic dataset (train/, valid/, traincfg.json) or check a dat
 
 def add_dataset_options(parser: argparse.ArgumentParser) -> None:
     """The options that describe a synthetic dataset (shared with ``pie-check serve``)."""
-    from pie_conformance.datasets import TASKS
+    from pie_conformance.tasks import TASKS
 
     parser.add_argument("--task", required=True, choices=TASKS, help="the dataset layout")
     parser.add_argument("--images", type=int, default=8, metavar="N", help="training images (default 8)")

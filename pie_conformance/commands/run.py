@@ -6,10 +6,10 @@ import argparse
 
 from pie_conformance.commands import add_report_options, emit_report
 from pie_conformance.errors import UsageError
+from pie_conformance.tasks import TASKS
 
 HELP = "run a train.py (or its folder) as the platform does and check every PRG, OUT, LOG, RUN and RES rule"
 
-_TASKS = ("segmentation", "detection", "change_detection")
 _SCENARIOS = ("baseline", "resume", "resume-partial")
 
 
@@ -57,7 +57,7 @@ def _seconds(text: str) -> float:
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     """Options of ``pie-check run``."""
     parser.add_argument("path", metavar="PATH", help="the train.py to check, or the folder that holds it")
-    parser.add_argument("--task", required=True, choices=_TASKS, help="the kind of training the script does")
+    parser.add_argument("--task", required=True, choices=TASKS, help="the kind of training the script does")
     parser.add_argument("--epochs", type=_positive_int, default=2, help="traincfg epochs (default: 2)")
     parser.add_argument("--images", type=_positive_int, default=None,
                         help="training images in the synthetic dataset (default: 4; validation gets half)")

@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from pie_conformance.tasks import TASKS
+
 #: The three tasks the platform trains, as the kit names them.
-TASKS: tuple[str, ...] = ("segmentation", "detection", "change_detection")
 
 #: Task -> the folder name the platform uses under ``devel/<owner>/dataset/`` (detection is "recognition").
 KIND_BY_TASK: dict[str, str] = {

@@ -538,7 +538,7 @@ def check_script(
     """
     t_start = time.monotonic()
     script = resolve_script(path)
-    from pie_conformance.datasets import TASKS
+    from pie_conformance.tasks import TASKS
 
     if task not in TASKS:
         raise UsageError(f"expected a task among {', '.join(TASKS)}, got {task!r}")
