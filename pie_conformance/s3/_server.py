@@ -40,6 +40,26 @@ StartResponse = Callable[..., Any]
 _Response = tuple[str, list[tuple[str, str]], bytes]
 
 
+def call_wsgi(app: Callable[..., Any], environ: dict[str, Any]) -> _Response:
+    """Call a WSGI application and collect its whole answer: status, headers and body (closing the result)."""
+    captured: dict[str, Any] = {}
+
+    def start_response(
+        status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], Any]:
+        captured["status"], captured["headers"] = status, headers
+        return lambda data: None
+
+    result = app(environ, start_response)
+    try:
+        body = b"".join(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    return captured["status"], list(captured["headers"]), body
+
+
 def _reset_moto() -> None:
     from moto.moto_api._internal.models import moto_api_backend
 
@@ -62,22 +82,7 @@ class RecordingApp:
 
     # -- plumbing -------------------------------------------------------------------------------
     def _call_inner(self, environ: dict[str, Any]) -> _Response:
-        captured: dict[str, Any] = {}
-
-        def start_response(
-            status: str, headers: list[tuple[str, str]], exc_info: Any = None
-        ) -> Callable[[bytes], Any]:
-            captured["status"], captured["headers"] = status, headers
-            return lambda data: None
-
-        result = self.inner(environ, start_response)
-        try:
-            body = b"".join(result)
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-        return captured["status"], list(captured["headers"]), body
+        return call_wsgi(self.inner, environ)
 
     def _clear_cache(self) -> None:
         self._cache.clear()
@@ -280,18 +285,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         body = self._body()
-        captured: dict[str, Any] = {}
-
-        def start_response(
-            status: str, headers: list[tuple[str, str]], exc_info: Any = None
-        ) -> Callable[[bytes], Any]:
-            captured["status"], captured["headers"] = status, headers
-            return lambda data: None
-
         try:
-            result = self.app(self._environ(body), start_response)
-            payload = b"".join(result)
-            status, headers = captured["status"], captured["headers"]
+            status, headers, payload = call_wsgi(self.app, self._environ(body))
         except Exception as exc:  # the mock must answer, not hang up: a 500 names the error
             message = f"{type(exc).__name__}: {exc}"
             payload = f"<Error><Code>InternalError</Code><Message>{message}</Message></Error>".encode()
