@@ -85,8 +85,8 @@ def parse_color(color: object) -> tuple[int, int, int] | None:
     return (rgb[0], rgb[1], rgb[2])
 
 
-def _int(value: object) -> int | None:
-    # JSON integers arrive as int; 4.0 is an integer to JSON Schema too. bool is not a number here.
+def json_int(value: object) -> int | None:
+    """A JSON integer as an int (4.0 counts, as in JSON Schema; a bool does not), else None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -165,10 +165,10 @@ class TrainCfg:
             load_size=_load_size(d.get("load_size")),
             model_name=_str(d.get("model_name")),
             learning_rate=_float(lr),
-            epochs=_int(d.get("epochs")),
-            batch_size=_int(d.get("batch_size")),
-            auto_termination=_int(d.get("auto_termination")),
-            gpu_num=_int(d.get("gpu_num")),
+            epochs=json_int(d.get("epochs")),
+            batch_size=json_int(d.get("batch_size")),
+            auto_termination=json_int(d.get("auto_termination")),
+            gpu_num=json_int(d.get("gpu_num")),
         )
 
     @property

@@ -21,7 +21,7 @@ from typing import Any
 
 from pie_conformance.findings import Problem
 from pie_conformance.rules import rule
-from pie_conformance.traincfg import TrainCfg
+from pie_conformance.traincfg import TrainCfg, json_int
 
 __all__ = [
     "LOG_RULE_IDS",
@@ -90,15 +90,9 @@ def epoch_number(entry: object) -> int | None:
     if not isinstance(entry, dict):
         return None
     value = entry.get("epoch")
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and _DIGITS_RE.fullmatch(value) and len(value) < 20:
-        return int(value)
-    return None
+    if isinstance(value, str):
+        return int(value) if _DIGITS_RE.fullmatch(value) and len(value) < 20 else None
+    return json_int(value)
 
 
 def _type(value: object) -> str:
