@@ -12,6 +12,7 @@ import sys
 # The platform uploads this folder's outputs; keep it free of __pycache__ from the sibling modules.
 sys.dont_write_bytecode = True
 
+import gc  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
 import socket  # noqa: E402
@@ -355,6 +356,10 @@ def worker(rank: int, cfg: config.Config, basedir: str, devices: Devices, train_
             break
     if distributed:
         dist.barrier()
+        # The DDP wrapper holds the process group; released here, gloo's threads end inside
+        # destroy_process_group instead of at interpreter exit, where they can abort the rank.
+        del stepper, train_net
+        gc.collect()
         dist.destroy_process_group()
 
 
