@@ -81,11 +81,11 @@ def engine_figures(n: int, seed: int) -> None:
 
 def script_figures(script: str, task: str, n: int, seed: int) -> None:
     """One real exploration of ``script`` through the harness."""
-    from pie_conformance import check_script
+    from pie_conformance import CheckOptions, check_script
 
     t0 = time.perf_counter()
-    report = check_script(script, task=task, scenarios=["baseline"], explore=n, seed=seed,
-                          explore_dir=Path.cwd())
+    report = check_script(script, CheckOptions(task=task, scenarios=["baseline"], explore=n, seed=seed,
+                          explore_dir=Path.cwd()))
     total = time.perf_counter() - t0
     summary = report.extra["explore"]
     print(f"{script} [{task}] explore {n} seed {seed}: total {total:.1f} s, ran {summary['ran']}, "

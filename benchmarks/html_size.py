@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pie_conformance.harness._keep import load_kept  # noqa: E402
+from pie_conformance.kept import load_kept  # noqa: E402
 from pie_conformance.reporters._html_sample import make_kept_run, sample_finding  # noqa: E402
 from pie_conformance.reporters.html import render_html  # noqa: E402
 

@@ -28,9 +28,10 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pie_conformance.harness.context import FileInfo, ProgressContext, Snapshot  # noqa: E402
+from pie_conformance.facts import FileInfo, ProgressContext, Snapshot  # noqa: E402
+from pie_conformance.harness.inspection import Inspection  # noqa: E402
 from pie_conformance.harness.pictures import colour_census  # noqa: E402
-from pie_conformance.harness.weights import INSPECTOR_KEY, start_inspector  # noqa: E402
+from pie_conformance.harness.weights import start_inspector  # noqa: E402
 from pie_conformance.rules import evaluate  # noqa: E402
 
 OUT = [f"OUT{i:03d}" for i in range(1, 11)]
@@ -114,13 +115,13 @@ def main() -> None:
             return buf.getvalue()
 
         cfg = {"model_name": "net", "label": json.dumps(LABELS), "epochs": args.epochs}
-        cache = {INSPECTOR_KEY: insp}
+        inspection = Inspection(insp)
         snaps = {}
         for k in (1, 2, args.epochs - 1, args.epochs):
             snaps[k] = _snapshot(Path(tmp) / f"s{k}", k, args.size, weights)
         for a, bk in ((1, 2), (args.epochs - 1, args.epochs)):
             ctx = ProgressContext(task="segmentation", traincfg=cfg, snapshot=snaps[bk], previous=snaps[a],
-                                  cache=cache)
+                                  inspector=inspection)
             t = time.perf_counter()
             found = list(evaluate(OUT, ctx, epoch=bk))
             took = time.perf_counter() - t

@@ -337,4 +337,6 @@ class ScriptRunner:
                 "or --pie-task"
             )
         chosen.update(kwargs)
-        return check_script(str(path), **chosen)
+        from pie_conformance.harness.options import CheckOptions
+
+        return check_script(str(path), CheckOptions(**chosen))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,40 +22,13 @@ from pie_conformance.findings import Finding, Report, Severity
 if TYPE_CHECKING:
     from pie_conformance._pytest_options import PieSettings
 
-#: Rule families a script run is judged by (CFG rules judge a traincfg, which the harness writes itself).
-RUN_FAMILIES: tuple[str, ...] = ("PRG", "OUT", "LOG", "RUN", "RES")
-
 #: Scenarios of a check when the harness does not say (it does: ``harness.scenarios.SCENARIOS``).
 DEFAULT_SCENARIOS: tuple[str, ...] = ("baseline", "resume", "resume-partial")
 
-#: The rules each scenario of the harness judges; a scenario not listed here gets every rule of
-#: RUN_FAMILIES. Kept in step with ``harness/check.py``: the resume run is judged like the baseline
-#: plus RES001/RES002, the partial-checkpoint run only by RES003, and PRG006 needs the baseline's
-#: second, buffered run.
-SCENARIO_RULES: dict[str, Callable[[str], bool]] = {
-    "baseline": lambda rid: rid[:3] != "RES",
-    "resume": lambda rid: rid[:3] != "RES" and rid != "PRG006" or rid in ("RES001", "RES002"),
-    "resume-partial": lambda rid: rid == "RES003",
+#: How a user of the plugin turns on a check option a rule depends on.
+_ASK_FOR: dict[str, str] = {
+    "check_buffering": "ask for it with --pie-check-buffering (ini pie_check_buffering = true)",
 }
-
-#: Scenarios ``explore-<k>`` (``--pie-explore``) are judged like the baseline, without its buffered run.
-EXPLORE_RULES: Callable[[str], bool] = lambda rid: rid[:3] != "RES" and rid != "PRG006"  # noqa: E731
-
-
-def _applies(scenario: str) -> Callable[[str], bool]:
-    if scenario.startswith("explore-"):
-        return EXPLORE_RULES
-    return SCENARIO_RULES.get(scenario, lambda rid: True)
-
-
-#: Rules that the harness checks only when asked to (rule ID -> how to ask).
-OPT_IN_RULES: dict[str, str] = {
-    "PRG006": "it needs a second run of the script without PYTHONUNBUFFERED; ask for it with "
-    "--pie-check-buffering (ini pie_check_buffering = true)",
-}
-
-#: Rules that judge only some tasks (rule ID -> tasks).
-TASK_RULES: dict[str, tuple[str, ...]] = {"OUT007": ("segmentation", "change_detection")}
 
 
 class PieConformanceWarning(UserWarning):
@@ -84,11 +57,15 @@ class Verdict:
 
 
 def rule_ids_for(scenario: str) -> list[str]:
-    """The catalogue's rule IDs that get an item in ``scenario``, in catalogue order."""
-    from pie_conformance.rules import CATALOGUE_BY_ID
+    """The rule IDs that get an item in ``scenario``: every rule that judges a run of that kind, in catalogue
+    order (the registry says where each rule applies)."""
+    from pie_conformance.rules import Phase, all_rules
 
-    applies = _applies(scenario)
-    return [rid for rid in CATALOGUE_BY_ID if rid[:3] in RUN_FAMILIES and applies(rid)]
+    run_phases = (Phase.PROGRESS, Phase.LOG, Phase.RUN, Phase.SCENARIO)
+    return [
+        r.id for r in all_rules()
+        if r.phase in run_phases and r.applies(scenario=scenario, options=(r.opt_in,) if r.opt_in else ())
+    ]
 
 
 def _registered_ids() -> set[str]:
@@ -141,23 +118,22 @@ def judge(
     registered = _registered_ids() if registered is None else registered
     if rule_id not in registered:
         return Verdict("skipped", reason=f"{rule_id} is not checked by this version of pie-conformance")
-    task_only = TASK_RULES.get(rule_id)
-    if task_only and report.task and report.task not in task_only:
-        return Verdict("skipped", reason=f"{rule_id} applies to {' and '.join(task_only)} only")
+    from pie_conformance.rules import get_rule
+
+    rule = get_rule(rule_id)
+    options = {"check_buffering"} if check_buffering else set()
+    if gpu_num:
+        options.add("gpu")
     checked = _checked_ids(report, scenario)
-    if checked is not None:  # the harness said what it judged: trust it
-        if rule_id in checked:
-            return Verdict("passed")
-        how = OPT_IN_RULES.get(rule_id)
-        why = f"{rule_id} is opt-in: {how}" if how else f"{rule_id} was not checked in scenario {scenario!r}"
-        return Verdict("skipped", reason=why)
-    if rule_id in OPT_IN_RULES and not check_buffering:
-        return Verdict("skipped", reason=f"{rule_id} is opt-in: {OPT_IN_RULES[rule_id]}")
-    if not _applies(scenario)(rule_id):
-        return Verdict("skipped", reason=f"{rule_id} is not judged in scenario {scenario!r}")
-    if rule_id == "RUN005" and gpu_num:
-        return Verdict("skipped", reason=f"RUN005 applies with gpu_num 0 only (this check used {gpu_num})")
-    return Verdict("passed")
+    if checked is not None and rule_id in checked:  # the harness said what it judged: trust it
+        return Verdict("passed")
+    why = rule.not_applicable(task=report.task, scenario=scenario, options=options)
+    if why is None and checked is not None:
+        why = f"{rule_id} was not checked in scenario {scenario!r}"
+    if why is None:
+        return Verdict("passed")
+    ask = _ASK_FOR.get(rule.opt_in or "") if rule.opt_in is not None and rule.opt_in not in options else None
+    return Verdict("skipped", reason=f"{why}; {ask}" if ask else why)
 
 
 def format_finding(f: Finding) -> str:
@@ -304,7 +280,9 @@ def run_check(path: Path, settings: PieSettings, scenarios: Sequence[str]) -> Re
         if value is not None:
             kwargs[key] = value
     try:
-        return check_script(str(path), **kwargs)
+        from pie_conformance.harness.options import CheckOptions
+
+        return check_script(str(path), CheckOptions(**kwargs))
     except UsageError as exc:
         raise PieRunError(f"pie-conformance could not run {path}: {exc}") from None
     except Exception as exc:  # a crash of the kit is a bug: one clear line, not a traceback into the plugin

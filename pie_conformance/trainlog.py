@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from pie_conformance._jsonio import MAX_BYTES, STRICT_DECODER, StrictJSONError, describe_decode_error
-from pie_conformance.findings import Finding, Problem
-from pie_conformance.rules import Rule, get_rule
+from pie_conformance.findings import Finding
+from pie_conformance.rules import Phase, Rule, evaluate, rules_for
 from pie_conformance.rules.log import (
-    LOG_RULE_IDS,
     TRAINLOG_PATH,
     EpochEntry,
     LogDocument,
@@ -193,7 +192,7 @@ class _Judged:
     text: str
     value: Any
     number: int | None
-    problems: tuple[tuple[Rule, Problem], ...]
+    findings: tuple[Finding, ...]  # without their epoch, which depends on the entry's place
 
 
 class TrainlogChecker:
@@ -205,12 +204,19 @@ class TrainlogChecker:
         *,
         run_window: tuple[datetime, datetime] | None = None,
         path: str = TRAINLOG_PATH,
+        scenario: str | None = None,
+        rules: Iterable[Rule] | None = None,
     ) -> None:
-        """``traincfg``: the run's config (training_id, class_name); ``run_window``: its (start, end)."""
+        """``traincfg``: the run's config (training_id, class_name); ``run_window``: its (start, end).
+
+        ``rules``: the LOG rules to judge by, by default those of the registry for ``scenario`` (None: an
+        offline file, where LOG001 has nothing to say).
+        """
         self.traincfg = TrainCfg.from_mapping(traincfg) if isinstance(traincfg, Mapping) else None
         self.run_window = run_window
         self.path = path
-        self._rules: tuple[Rule, ...] = tuple(get_rule(rid) for rid in LOG_RULE_IDS)
+        self._rules: tuple[Rule, ...] = tuple(rules) if rules is not None else rules_for(
+            Phase.LOG, scenario=scenario)
         names = self.traincfg.class_names if self.traincfg else None
         self._class_names = tuple(names) if names else None
         self.first_create_time: str | None = None
@@ -321,25 +327,20 @@ class TrainlogChecker:
     # -- judging -------------------------------------------------------------------------------------------
 
     def _findings(self, piece: Any, epoch: int | None = None) -> list[Finding]:
-        return [self._finding(r, p, epoch) for r in self._rules for p in r.check(piece)]
-
-    @staticmethod
-    def _finding(r: Rule, p: Problem, epoch: int | None) -> Finding:
-        return Finding(rule=r.id, severity=r.severity, message=p.message,
-                       epoch=p.epoch if p.epoch is not None else epoch, path=p.path, hint=p.hint, line=p.line)
+        return list(evaluate(self._rules, piece, epoch=epoch))
 
     def _judge_entry(self, text: str, value: Any) -> _Judged:
         keys = self._signature[0] if self._signature else None
         piece = EpochEntry(value, keys, self._class_names, self.path)
-        problems = tuple((r, p) for r in self._rules for p in r.check(piece))
-        return _Judged(text, value, epoch_number(value), problems)
+        return _Judged(text, value, epoch_number(value), tuple(evaluate(self._rules, piece)))
 
     def _append(self, judged: _Judged) -> None:
         epoch = judged.number if judged.number is not None else len(self._judged) + 1
         self._judged.append(judged)
         self._values.append(judged.value)
         self._numbers.append(judged.number)
-        self._entry_findings.extend(self._finding(r, p, epoch) for r, p in judged.problems)
+        self._entry_findings.extend(
+            f if f.epoch is not None else replace(f, epoch=epoch) for f in judged.findings)
 
     def _reset_entries(self) -> None:
         self._judged, self._values, self._numbers, self._entry_findings = [], [], [], []

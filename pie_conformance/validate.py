@@ -19,12 +19,7 @@ from pie_conformance._jsonio import StrictJSONError, read_file, strict_loads
 from pie_conformance.errors import UsageError
 from pie_conformance.findings import Report
 
-__all__ = ["CFG_RULE_IDS", "TRAINLOG_FILE_RULE_IDS", "validate_traincfg", "validate_trainlog"]
-
-#: The rules a traincfg is checked against.
-CFG_RULE_IDS: tuple[str, ...] = ("CFG001", "CFG002", "CFG003", "CFG004", "CFG005", "CFG006")
-#: The LOG rules a trainlog file is checked against offline (LOG001, "the file exists", needs a run).
-TRAINLOG_FILE_RULE_IDS: tuple[str, ...] = tuple(f"LOG{i:03d}" for i in range(2, 11))
+__all__ = ["validate_traincfg", "validate_trainlog"]
 
 _Input = Any  # a path, bytes, JSON text or a parsed object
 
@@ -57,11 +52,12 @@ def _load_object(source: _Input, what: str) -> tuple[Any, str]:
 
 def validate_traincfg(source: _Input) -> Report:
     """Check a traincfg against CFG001-CFG006; a file that is not JSON at all is a UsageError."""
-    from pie_conformance.rules import evaluate
+    from pie_conformance.rules import Phase, evaluate, rules_for
 
     started = time.perf_counter()
     cfg, subject = _load_object(source, "traincfg")
-    findings = tuple(evaluate(CFG_RULE_IDS, cfg))
+    rules = rules_for(Phase.CONFIG)
+    findings = tuple(evaluate(rules, cfg))
     if not subject.startswith("<"):
         findings = tuple(replace(f, path=subject) for f in findings)
     return Report(
@@ -69,7 +65,7 @@ def validate_traincfg(source: _Input) -> Report:
         subject=subject,
         findings=findings,
         timings={"total": time.perf_counter() - started},
-        extra={"rules_checked": CFG_RULE_IDS},
+        extra={"rules_checked": tuple(r.id for r in rules)},
     )
 
 
@@ -79,6 +75,7 @@ def validate_trainlog(source: _Input, traincfg: _Input | None = None, *, final: 
     ``final=True`` says the run has ended, so ``end_time`` must be set (LOG005). A trainlog that is not
     strict JSON is a LOG002 finding; a traincfg that cannot be read or is not an object is a UsageError.
     """
+    from pie_conformance.rules import Phase, rules_for
     from pie_conformance.trainlog import TrainlogChecker
 
     started = time.perf_counter()
@@ -88,12 +85,14 @@ def validate_trainlog(source: _Input, traincfg: _Input | None = None, *, final: 
         if not isinstance(cfg, dict):
             raise UsageError(f"traincfg {cfg_subject} is not a JSON object; see `pie-check validate-cfg`")
     raw, obj, subject = _resolve(source, "trainlog")
-    checker = TrainlogChecker(cfg, path=subject if not subject.startswith("<") else "trainlog.json")
+    rules = rules_for(Phase.LOG)  # an offline file: LOG001 ("exists when the line is read") needs a run
+    path = subject if not subject.startswith("<") else "trainlog.json"
+    checker = TrainlogChecker(cfg, path=path, rules=rules)
     findings = checker.check(raw, final=final) if raw is not None else checker.check_object(obj, final=final)
     return Report(
         kind="trainlog",
         subject=subject,
         findings=tuple(findings),
         timings={"total": time.perf_counter() - started},
-        extra={"rules_checked": TRAINLOG_FILE_RULE_IDS},
+        extra={"rules_checked": tuple(r.id for r in rules)},
     )

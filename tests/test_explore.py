@@ -312,12 +312,13 @@ def test_a_traincfg_whose_load_size_is_too_small_for_a_dataset(
 def test_hardcoded_three_classes_passes_baseline_fails_exploration_and_reproduces(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pie_conformance import check_script
+    from pie_conformance import CheckOptions, check_script
 
     case = CASES / "explore" / "hardcoded_three_classes"
     # A budget of one second: the first configuration always runs; shrinking is not waited for.
-    report = check_script(case, task="segmentation", scenarios=["baseline"], explore=2, seed=0,
-                          explore_budget=1.0, explore_dir=tmp_path, timeout=120)
+    report = check_script(
+        case, CheckOptions(task="segmentation", scenarios=["baseline"], explore=2, seed=0,
+                          explore_budget=1.0, explore_dir=tmp_path, timeout=120))
     assert not [f for f in report.findings if f.scenario == "baseline"], report.findings
     assert not report.conformant
     assert {f.rule for f in report.errors} == {"OUT007"}
@@ -343,13 +344,14 @@ def test_hardcoded_three_classes_passes_baseline_fails_exploration_and_reproduce
 
 @pytest.mark.slow
 def test_notebook_mode_and_a_given_traincfg_reach_the_script(tmp_path: Path) -> None:
-    from pie_conformance import check_script
+    from pie_conformance import CheckOptions, check_script
 
     example = first("segmentation", lambda e: e.notebook and e.traincfg["n_class"] == "2"
                     and e.image_format == "tif")
-    report = check_script(CASES / "conformant" / "segmentation", task="segmentation", scenarios=["baseline"],
+    report = check_script(
+        CASES / "conformant" / "segmentation", CheckOptions(task="segmentation", scenarios=["baseline"],
                           traincfg=example.traincfg, images=example.images, image_format="tif",
-                          timeout=120)
+                          timeout=120))
     assert report.findings == (), report.findings
     assert report.scenarios[0].details["last_epoch"] == example.traincfg["epochs"]
 

@@ -47,7 +47,7 @@ class CountingChecker(TrainlogChecker):
 
 
 def test_missing_file_is_log001_only() -> None:
-    (finding,) = TrainlogChecker(CFG).check(None, progress_k=1)
+    (finding,) = TrainlogChecker(CFG, scenario="baseline").check(None, progress_k=1)
     assert finding.rule == "LOG001" and finding.path == "output/trainlog.json"
 
 

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pie_conformance.commands import add_report_options, emit_report
 from pie_conformance.errors import UsageError
 from pie_conformance.tasks import TASKS
+
+if TYPE_CHECKING:
+    from pie_conformance.harness.options import CheckOptions
 
 HELP = "run a train.py (or its folder) as the platform does and check every PRG, OUT, LOG, RUN and RES rule"
 
@@ -126,37 +132,51 @@ def _read_traincfg(path: str) -> dict[str, object]:
     return cfg
 
 
+#: The command-line flag of each check option, to name it in a message.
+_FLAGS = {"task": "--task", "epochs": "--epochs", "images": "--images", "size": "--size",
+          "gpu_num": "--gpu-num", "timeout": "--timeout", "scenarios": "--scenario", "python": "--python",
+          "keep": "--keep",
+          "image_format": "--image-format", "explore": "--explore", "explore_budget": "--explore-budget",
+          "traincfg": "--traincfg", "sandbox": "--sandbox"}
+
+
+def options_from_args(args: argparse.Namespace, keep: str | None) -> CheckOptions:
+    """The check options the command line asks for; a bad value is a UsageError naming its flag."""
+    from pie_conformance.harness.options import DEFAULT_IMAGES, DEFAULT_TIMEOUT, CheckOptions, OptionError
+    from pie_conformance.harness.sandbox import limits_from_options
+
+    traincfg = _read_traincfg(args.traincfg) if args.traincfg else None
+    limits = limits_from_options(memory_mib=args.memory_limit, file_mib=args.file_size_limit,
+                                 processes=args.max_processes)
+    try:
+        return CheckOptions(
+            task=args.task, epochs=args.epochs, images=args.images or DEFAULT_IMAGES, size=args.size,
+            gpu_num=args.gpu_num, timeout=args.timeout or DEFAULT_TIMEOUT,
+            scenarios=tuple(args.scenarios or ()),
+            python=args.python or sys.executable, keep=Path(keep) if keep else None,
+            check_buffering=args.check_buffering, traincfg=traincfg, explore=args.explore, seed=args.seed,
+            explore_budget=args.explore_budget, image_format=args.image_format,
+            explore_dir=Path(args.keep or "."), sandbox=args.sandbox, limits=limits,
+        )
+    except OptionError as exc:
+        raise UsageError(f"{_FLAGS.get(exc.option, exc.option)}: {exc}") from None
+
+
 def execute(args: argparse.Namespace) -> int:
     """Run the check and write the report; the exit status says whether the script is conformant."""
-    import sys
-
     from pie_conformance.commands.report import HtmlAfterRun
     from pie_conformance.harness.check import check_script
 
-    traincfg = _read_traincfg(args.traincfg) if args.traincfg else None
-    from pie_conformance.harness.sandbox import limits_from_options
-
-    limits = limits_from_options(memory_mib=args.memory_limit, file_mib=args.file_size_limit,
-                                 processes=args.max_processes)
-
     html = HtmlAfterRun(args.html, args.keep)  # --html without --keep keeps the run in a temporary folder
     bar = None
-    if args.format == "text" and sys.stderr.isatty():
-        from pie_conformance.harness._progressbar import ProgressBar
-
-        bar = ProgressBar(sys.stderr)
     try:
-        report = check_script(
-            args.path, task=args.task, epochs=args.epochs, images=args.images, size=args.size,
-            gpu_num=args.gpu_num, timeout=args.timeout, scenarios=args.scenarios, python=args.python,
-            keep=html.keep, check_buffering=args.check_buffering, on_progress=bar,
-            traincfg=traincfg, explore=args.explore, seed=args.seed, explore_budget=args.explore_budget,
-            image_format=args.image_format, explore_dir=args.keep or ".",
-            sandbox=args.sandbox, limits=limits,
-        )
+        options = options_from_args(args, html.keep)
+        if args.format == "text" and sys.stderr.isatty():
+            from pie_conformance.harness._progressbar import ProgressBar
+
+            bar = ProgressBar(sys.stderr)
+        report = check_script(args.path, options, on_progress=bar)
         html.write()
-    except ValueError as exc:  # a dataset the options cannot make
-        raise UsageError(str(exc)) from None
     finally:
         if bar is not None:
             bar.close()

@@ -13,10 +13,11 @@ import struct
 import warnings
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from pie_conformance.facts import ColourCensus, PictureInfo
 
 __all__ = [
     "MAX_PICTURE_BYTES",
@@ -62,40 +63,10 @@ _SAVE_PNG_HINT = (
 class PictureError(ValueError):
     """A picture could not be read safely (the message says why in plain words)."""
 
-
-@dataclass(frozen=True)
-class PictureInfo:
-    """What :func:`inspect_picture` learnt about one file: either a valid PNG's size, or the problem."""
-
-    ok: bool
-    problem: str | None = None  # plain words: "is a JPEG file, not a PNG"
-    hint: str | None = None
-    width: int | None = None
-    height: int | None = None
-    mode: str | None = None  # Pillow's mode of the decoded picture ("RGB", "L", "P", ...)
-
-    @property
-    def size(self) -> tuple[int, int] | None:
-        """``(width, height)`` when known."""
-        if self.width is None or self.height is None:
-            return None
-        return (self.width, self.height)
-
-
-@dataclass(frozen=True)
-class ColourCensus:
-    """How many pixels of a picture have a colour outside an allowed set, and which colours those are."""
-
-    pixels: int  # all pixels of the picture
-    stray_pixels: int  # pixels whose colour is not allowed
-    stray_distinct: int  # number of distinct stray colours (a lower bound when ``exact`` is False)
-    most_common: tuple[tuple[tuple[int, int, int], int], ...]  # (colour, pixel count), most common first
-    exact: bool = True  # False when the distinct count was taken over a bounded sample of stray pixels
-
-    @property
-    def clean(self) -> bool:
-        """True when every pixel has an allowed colour."""
-        return self.stray_pixels == 0
+    def __init__(self, message: str, *, too_large: bool = False) -> None:
+        super().__init__(message)
+        #: True when the picture is past the kit's decode limit rather than broken (OUT011, not OUT005).
+        self.too_large = too_large
 
 
 def sniff_format(head: bytes) -> str | None:
@@ -136,7 +107,7 @@ def _open_checked(path: Path, max_bytes: int, max_pixels: int) -> tuple[object, 
     if size == 0:
         raise PictureError("is empty (0 bytes)")
     if size > max_bytes:
-        raise PictureError(f"is {size:,} bytes, over the limit of {max_bytes:,} bytes")
+        raise PictureError(f"is {size:,} bytes, over the limit of {max_bytes:,} bytes", too_large=True)
     try:
         with path.open("rb") as fh:
             head = fh.read(64)
@@ -153,7 +124,8 @@ def _open_checked(path: Path, max_bytes: int, max_pixels: int) -> tuple[object, 
         # Refused from the header alone: decoding would allocate width*height pixels.
         raise PictureError(
             f"declares {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,} "
-            "(a decompression bomb or a picture far larger than a training tile)"
+            "(a decompression bomb or a picture far larger than a training tile)",
+            too_large=True,
         )
     from PIL import Image
 
@@ -163,7 +135,8 @@ def _open_checked(path: Path, max_bytes: int, max_pixels: int) -> tuple[object, 
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(path, formats=["PNG"])
     except Image.DecompressionBombError:
-        raise PictureError(f"declares {width}x{height} pixels: refused as a decompression bomb") from None
+        raise PictureError(f"declares {width}x{height} pixels: refused as a decompression bomb",
+                           too_large=True) from None
     except Exception as exc:  # Pillow raises many types for corrupt input; all mean "not a decodable PNG"
         raise PictureError(f"is not a decodable PNG ({_plain(exc)})") from None
     return img, width, height
@@ -222,7 +195,7 @@ def inspect_picture(
         finally:
             img.close()  # type: ignore[attr-defined]
     except PictureError as exc:
-        return PictureInfo(ok=False, problem=str(exc), hint=_hint_for(str(exc)))
+        return PictureInfo(ok=False, problem=str(exc), hint=_hint_for(str(exc)), too_large=exc.too_large)
     return PictureInfo(ok=True, width=width, height=height, mode=mode)
 
 

@@ -10,7 +10,10 @@ brackets, a ``\\r`` inside the line as progress bars write) makes the line a nea
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from pie_conformance.facts import ProgressLine
+
+__all__ = ["EXACT", "NEAR", "ProgressLine", "classify", "strip_terminator"]
 
 #: The one accepted form: k and N are unsigned ASCII decimal integers (at most 9 digits) without a sign or
 #: spaces. The kit's probe in the script (harness/_probe/sitecustomize.py) applies the same test to the
@@ -19,18 +22,6 @@ EXACT = re.compile(r"\[Process: ([0-9]{1,9})/([0-9]{1,9})\]")
 #: "Looks like a progress line": the word process (any case) followed by k/N, possibly spaced.
 #: The word must stand alone so that "Processing batch 3/10" is not taken for one.
 NEAR = re.compile(r"(?i)\bprocess\b\s*[:=]?\s*(\d+)\s*/\s*(\d+)")
-
-
-@dataclass(frozen=True)
-class ProgressLine:
-    """A stdout line that is, or looks like, a progress line."""
-
-    line: int  # 1-based stdout line number
-    text: str  # the line as decoded (terminator removed, truncated for display)
-    k: int | None
-    n: int | None
-    exact: bool  # True: the accepted form; False: a near miss (PRG002)
-    elapsed: float = 0.0  # seconds since the script started when the line was read
 
 
 def strip_terminator(raw: bytes) -> bytes:

@@ -19,7 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pie_conformance.harness.progress import ProgressLine, classify
+from pie_conformance.facts import ProgressLine
+from pie_conformance.harness.progress import classify
 
 #: Bytes of stdout kept from the start and from the end; everything in between is counted, parsed, dropped.
 STDOUT_HEAD = 64 * 1024

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pie_conformance.harness.context import FileInfo, Snapshot
+from pie_conformance.facts import FileInfo, Snapshot
 
 OUTPUT_DIR = "output"
 _CHUNK = 1 << 20

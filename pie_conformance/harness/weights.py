@@ -20,22 +20,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import MutableMapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from pie_conformance.facts import WeightsResult
+
 __all__ = [
-    "INSPECTOR_KEY",
     "WeightsInspector",
     "WeightsResult",
-    "close_inspector",
-    "inspector_for",
     "start_inspector",
 ]
-
-#: The ``ProgressContext.cache`` key under which the run's inspector lives.
-INSPECTOR_KEY = "weights_inspector"
 
 #: Seconds the helper may take to import torch before its first answer is given up on.
 STARTUP_TIMEOUT = 60.0
@@ -45,27 +39,6 @@ REQUEST_TIMEOUT = 60.0
 MAX_RESTARTS = 2
 
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-
-
-@dataclass(frozen=True)
-class WeightsResult:
-    """The verdict on one weights file.
-
-    ``status`` is "ok" (a non-empty mapping of names to tensors), "invalid" (the file is not that;
-    ``error`` says what it is), "unavailable" (the loader could not judge: it hung, crashed or torch
-    is missing; ``error`` says which) or "unchecked" (the caller chose not to load it, e.g. too large).
-    """
-
-    status: str
-    error: str | None = None
-    tensors: int = 0
-    digest: str | None = None  # sha256 over every tensor's name, dtype, shape and bytes (ok only)
-    found: str | None = None  # what the file holds when invalid, e.g. "pickled torch.nn.Linear"
-
-    @property
-    def ok(self) -> bool:
-        """True for a loadable mapping of names to tensors."""
-        return self.status == "ok"
 
 
 class WeightsInspector:
@@ -260,22 +233,6 @@ def _pump(stream: IO[bytes], lines: queue.Queue[bytes | None]) -> None:
 def start_inspector(*, python: str | None = None, **kwargs: Any) -> WeightsInspector:
     """Start a weights inspector when a run begins (returns at once; torch loads in the background)."""
     return WeightsInspector(python=python, **kwargs)
-
-
-def inspector_for(cache: MutableMapping[str, Any]) -> WeightsInspector:
-    """The run's inspector from a rule cache, started and stored there if the harness did not provide one."""
-    insp = cache.get(INSPECTOR_KEY)
-    if not isinstance(insp, WeightsInspector):
-        insp = start_inspector()
-        cache[INSPECTOR_KEY] = insp
-    return insp
-
-
-def close_inspector(cache: MutableMapping[str, Any]) -> None:
-    """Close and forget the inspector kept in ``cache``, if any."""
-    insp = cache.pop(INSPECTOR_KEY, None)
-    if isinstance(insp, WeightsInspector):
-        insp.close()
 
 
 # -- the helper side ---------------------------------------------------------------------------------

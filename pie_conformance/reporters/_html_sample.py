@@ -11,10 +11,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pie_conformance.facts import ProgressLine
 from pie_conformance.findings import Finding, Report, ScenarioResult, Severity
-from pie_conformance.harness._keep import DATASET_FILE, FORMAT, write_report_files, write_run_file
-from pie_conformance.harness.progress import ProgressLine
-from pie_conformance.harness.runner import ProcessResult
+from pie_conformance.kept import DATASET_FILE, FORMAT, RunFile, write_report_files, write_run_file
 
 DEFAULT_CLASSES = (
     ("background", 0, (0, 0, 0)),
@@ -149,21 +148,21 @@ def make_kept_run(
             )
         )
     end = 3.5 + seconds_per_epoch * epochs
-    result = ProcessResult(
+    run = RunFile(
+        mode="full",
         returncode=returncode,
-        timed_out=False,
-        stopped_by_kit=False,
-        wall_time=end,
         frozen_time=0.01 * epochs,
+        script_time=end - 0.01 * epochs,
         exit_elapsed=end,
         eof_elapsed=end,
         progress=tuple(lines),
         stdout_bytes=40 * epochs,
         stdout_lines=2 * epochs,
-        stderr_tail=stderr.encode("utf-8"),
+        stderr_tail="\n".join(stderr.splitlines()[-40:]),
         stderr_bytes=len(stderr.encode("utf-8")),
+        holds={i: 0.01 for i in range(1, epochs + 1)},
     )
-    write_run_file(run_dir, result, mode="full", holds={i: 0.01 for i in range(1, epochs + 1)})
+    write_run_file(run_dir, run)
     details = {
         "exit_status": returncode,
         "timed_out": False,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pie_conformance.findings import Finding, Report, Severity
-from pie_conformance.harness._keep import KeptRun, KeptScenario, read_json
+from pie_conformance.kept import KeptRun, KeptScenario, read_json
 from pie_conformance.reporters._html_assets import CSS, JS
 from pie_conformance.reporters._html_images import MAX_SIDE, PictureStore, Shown
 from pie_conformance.reporters._html_svg import (
@@ -738,7 +738,7 @@ def write_kept_html(
 ) -> Report:
     """Write the HTML report of a folder kept by ``pie-check run --keep`` to ``dest``; return its report."""
     from pie_conformance.errors import UsageError
-    from pie_conformance.harness._keep import load_kept
+    from pie_conformance.kept import load_kept
 
     kept = load_kept(folder)
     text = render_html(kept.report, kept, max_side=max_side)

@@ -1,4 +1,4 @@
-"""The rule catalogue of CONTRACT.md section 3: ID, severity and summary, verbatim."""
+"""The rule catalogue: ID, severity and summary of every rule, in the contract's order (section 3)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ CATALOGUE: tuple[tuple[str, str, str], ...] = (
     ('OUT002', 'E', 'the weights load with `torch.load(weights_only=True)` as a mapping of names to tensors'),
     ('OUT003', 'W', 'the weights did not change between two epochs'),
     ('OUT004', 'E', 'every picture the task requires exists when each progress line is read'),
-    ('OUT005', 'E', 'each picture is a decodable PNG (signature and content), not empty, within the size limit'),
+    ('OUT005', 'E', 'each picture is a decodable PNG (signature and content), not empty'),
     ('OUT006', 'E', "a task's pictures share one width and height"),
     ('OUT007', 'E', "segmentation and change detection: every colour in `label.png` and `pred.png` is a label's `class_color`"),
     ('OUT008', 'W', 'a picture was not refreshed since the previous progress line'),
@@ -46,4 +46,6 @@ CATALOGUE: tuple[tuple[str, str, str], ...] = (
     ('RES001', 'E', 'with `resume_path` set, the script asks for `<resume_path><model_name>.th`'),
     ('RES002', 'E', 'the resumed run is itself conformant'),
     ('RES003', 'W', 'a checkpoint whose tensors only partly match the model still lets the run start (shape-matching load)'),
+    # Added in the contract's second revision (IDs are only ever added):
+    ('OUT011', 'W', "a picture is past the kit's decode limit (4096 x 4096 pixels or 32 MiB) and was not checked further"),
 )

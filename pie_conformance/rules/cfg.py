@@ -13,7 +13,7 @@ from functools import cache
 from typing import Any
 
 from pie_conformance.findings import Problem
-from pie_conformance.rules import rule
+from pie_conformance.rules import Phase, rule
 from pie_conformance.traincfg import LABEL_KEYS, REQUIRED_KEYS, parse_color, parse_labels
 
 PATH = "traincfg.json"
@@ -68,7 +68,7 @@ def _validator() -> Any:
     return Draft202012Validator(load_schema("traincfg"))
 
 
-@rule("CFG001")
+@rule("CFG001", phase=Phase.CONFIG)
 def every_key_with_its_type(cfg: Any) -> Iterator[Problem]:
     """The traincfg has every key, each with the platform's JSON type (schema traincfg)."""
     if not isinstance(cfg, dict):
@@ -117,7 +117,7 @@ def _labels(cfg: Any) -> list[dict[str, Any]] | None:
         return None
 
 
-@rule("CFG002")
+@rule("CFG002", phase=Phase.CONFIG)
 def labels_decode(cfg: Any) -> Iterator[Problem]:
     """``label`` decodes to a non-empty list of label objects with valid colours and unique values."""
     if not isinstance(cfg, dict) or not isinstance(cfg.get("label"), str):
@@ -176,7 +176,7 @@ def labels_decode(cfg: Any) -> Iterator[Problem]:
                 seen[value] = i
 
 
-@rule("CFG003")
+@rule("CFG003", phase=Phase.CONFIG)
 def class_names_match_labels(cfg: Any) -> Iterator[Problem]:
     """``class_name``'s names equal the labels' ``class_name``s, in order."""
     labels = _labels(cfg)
@@ -200,7 +200,7 @@ def _is_background(item: dict[str, Any]) -> bool:
     return str(item.get("class_name", "")).strip().lower() == "background"
 
 
-@rule("CFG004")
+@rule("CFG004", phase=Phase.CONFIG)
 def n_class_counts_labels(cfg: Any) -> Iterator[Problem]:
     """``n_class`` equals the number of labels without background."""
     labels = _labels(cfg)
@@ -222,7 +222,7 @@ def _number(value: object) -> float | int | None:
     return value  # an int stays an int: float() of a huge one would overflow
 
 
-@rule("CFG005")
+@rule("CFG005", phase=Phase.CONFIG)
 def values_in_range(cfg: Any) -> Iterator[Problem]:
     """load_size is "W,H" (positive integers); epochs, batch_size >= 1; learning_rate > 0; and so on."""
     if not isinstance(cfg, dict):
@@ -250,7 +250,7 @@ def values_in_range(cfg: Any) -> Iterator[Problem]:
                           hint=f'e.g. "{key}": {_EXAMPLES[key]}', path=PATH)
 
 
-@rule("CFG006")
+@rule("CFG006", phase=Phase.CONFIG)
 def resume_path_is_s3_folder(cfg: Any) -> Iterator[Problem]:
     """``resume_path`` is "" or an ``s3://bucket/key/`` URL ending in ``/``."""
     if not isinstance(cfg, dict) or not isinstance(cfg.get("resume_path"), str):

@@ -7,24 +7,24 @@ The checker (:mod:`pie_conformance.trainlog`) cuts a trainlog into pieces and ha
   judged once and cached while its bytes stay the same;
 - :class:`LogDocument`: everything else, judged at every snapshot (LOG003-LOG006, LOG008-LOG010 on ``best``).
 
-A rule ignores pieces it has nothing to say about, so every rule lives in one function under its ID.
+Each function judges one kind of piece and registers for it (``on=``); a rule that judges two kinds of
+piece has two functions under its ID.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from pie_conformance.findings import Problem
-from pie_conformance.rules import rule
+from pie_conformance.rules import RUN_SCENARIOS, Phase, rule
 from pie_conformance.traincfg import TrainCfg, json_int
 
 __all__ = [
-    "LOG_RULE_IDS",
     "TIME_FORMAT",
     "TRAINLOG_PATH",
     "EpochEntry",
@@ -37,8 +37,6 @@ __all__ = [
 
 #: Where the platform reads the log, relative to the working directory.
 TRAINLOG_PATH = "output/trainlog.json"
-#: The LOG rules, in catalogue order.
-LOG_RULE_IDS: tuple[str, ...] = tuple(f"LOG{i:03d}" for i in range(1, 11))
 #: The time format of create_time and end_time (guide 1.4.2: time.strftime with this format).
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 _TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
@@ -170,10 +168,10 @@ class LogDocument:
 # -- LOG001, LOG002: the file -----------------------------------------------------------------------------
 
 
-@rule("LOG001")
-def trainlog_exists(piece: object) -> Iterator[Problem]:
+@rule("LOG001", phase=Phase.LOG, on=LogFile, scenarios=RUN_SCENARIOS)
+def trainlog_exists(piece: LogFile) -> Iterator[Problem]:
     """``output/trainlog.json`` exists when each progress line is read."""
-    if isinstance(piece, LogFile) and piece.missing:
+    if piece.missing:
         yield Problem(
             f"expected {piece.path} when the progress line was read, got no such file",
             hint="write output/trainlog.json (next to train.py, not /output) before printing [Process: k/N]",
@@ -181,10 +179,10 @@ def trainlog_exists(piece: object) -> Iterator[Problem]:
         )
 
 
-@rule("LOG002")
-def trainlog_is_strict_json(piece: object) -> Iterator[Problem]:
+@rule("LOG002", phase=Phase.LOG, on=LogFile)
+def trainlog_is_strict_json(piece: LogFile) -> Iterator[Problem]:
     """It is strict UTF-8 JSON (no NaN, Infinity, trailing garbage)."""
-    if isinstance(piece, LogFile) and piece.syntax_error:
+    if piece.syntax_error:
         hint = "write the whole log in one go with json.dumps(log, allow_nan=False) to a file opened with 'w'"
         if "NaN" in piece.syntax_error or "Infinity" in piece.syntax_error:
             hint = (
@@ -254,26 +252,27 @@ def _document_shape(doc: LogDocument) -> Iterator[str]:
 _SHAPE_HINT = "follow the trainlog layout of the guide (section 3.5); see `pie-check schema trainlog`"
 
 
-@rule("LOG003")
-def trainlog_matches_schema(piece: object) -> Iterator[Problem]:
-    """It matches schema ``trainlog``."""
-    if isinstance(piece, EpochEntry):
-        messages = list(_entry_shape(piece.entry))
-    elif isinstance(piece, LogDocument):
-        messages = list(_document_shape(piece))
-    else:
-        return
-    for message in messages:
+@rule("LOG003", phase=Phase.LOG, on=EpochEntry)
+def epoch_entry_matches_schema(piece: EpochEntry) -> Iterator[Problem]:
+    """An epoch entry matches schema ``trainlog``."""
+    for message in _entry_shape(piece.entry):
+        yield Problem(message, hint=_SHAPE_HINT, path=piece.path)
+
+
+@rule("LOG003", phase=Phase.LOG, on=LogDocument)
+def document_matches_schema(piece: LogDocument) -> Iterator[Problem]:
+    """The document around the epoch entries matches schema ``trainlog``."""
+    for message in _document_shape(piece):
         yield Problem(message, hint=_SHAPE_HINT, path=piece.path)
 
 
 # -- LOG004, LOG005, LOG006: identity, times, numbering ---------------------------------------------------
 
 
-@rule("LOG004")
-def training_id_matches(piece: object) -> Iterator[Problem]:
+@rule("LOG004", phase=Phase.LOG, on=LogDocument)
+def training_id_matches(piece: LogDocument) -> Iterator[Problem]:
     """``training_id`` equals the traincfg's."""
-    if not isinstance(piece, LogDocument) or piece.traincfg is None or piece.traincfg.training_id is None:
+    if piece.traincfg is None or piece.traincfg.training_id is None:
         return
     got = piece.members.get("training_id")
     if isinstance(got, str) and got != piece.traincfg.training_id:
@@ -284,11 +283,9 @@ def training_id_matches(piece: object) -> Iterator[Problem]:
         )
 
 
-@rule("LOG005")
-def times_are_right(piece: object) -> Iterator[Problem]:
+@rule("LOG005", phase=Phase.LOG, on=LogDocument)
+def times_are_right(piece: LogDocument) -> Iterator[Problem]:
     """Times have the format; create_time lies within the run and never changes; end_time set last."""
-    if not isinstance(piece, LogDocument):
-        return
     m = piece.members
     fmt_hint = 'stamp times with time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())'
     created = parse_time(m.get("create_time"))
@@ -331,11 +328,9 @@ def times_are_right(piece: object) -> Iterator[Problem]:
         )
 
 
-@rule("LOG006")
-def epochs_numbered(piece: object) -> Iterator[Problem]:
+@rule("LOG006", phase=Phase.LOG, on=LogDocument)
+def epochs_numbered(piece: LogDocument) -> Iterator[Problem]:
     """Epochs are numbered 1..k with no gap, and k equals the highest k announced so far."""
-    if not isinstance(piece, LogDocument):
-        return
     numbers = piece.epoch_numbers
     # The common case in one C-level comparison: the rule runs at every progress line of a long run.
     in_order = numbers == tuple(range(1, len(numbers) + 1))
@@ -381,10 +376,10 @@ def _class_items(entry: Any) -> Iterator[tuple[str, int, dict[str, Any]]]:
                     yield split, i, item
 
 
-@rule("LOG007")
-def classes_are_known(piece: object) -> Iterator[Problem]:
+@rule("LOG007", phase=Phase.LOG, on=EpochEntry)
+def classes_are_known(piece: EpochEntry) -> Iterator[Problem]:
     """``train`` and ``valid`` start with class ``all``; other classes come from ``class_name``, each once."""
-    if not isinstance(piece, EpochEntry) or not isinstance(piece.entry, dict):
+    if not isinstance(piece.entry, dict):
         return
     for split in _SPLITS:
         items = piece.entry.get(split)
@@ -420,34 +415,38 @@ def classes_are_known(piece: object) -> Iterator[Problem]:
             )
 
 
-@rule("LOG008")
-def metric_keys_described(piece: object) -> Iterator[Problem]:
-    """Every metric key used in ``values`` or ``best`` is a key of ``description``."""
-    if isinstance(piece, EpochEntry):
-        keys_allowed = piece.description_keys
-        used: dict[str, None] = {}
-        for _, _, item in _class_items(piece.entry):
-            values = item.get("values")
-            if isinstance(values, dict):
-                used.update(dict.fromkeys(values))
-        where = "values"
-    elif isinstance(piece, LogDocument):
-        keys_allowed = piece.description_keys
-        best = piece.members.get("best")
-        used = dict.fromkeys(best) if isinstance(best, dict) else {}
-        where = "best"
-    else:
-        return
-    if keys_allowed is None:
-        return
-    unknown = [k for k in used if k not in keys_allowed]
+def _undescribed(
+    used: Iterable[str], allowed: frozenset[str] | None, where: str, path: str
+) -> Iterator[Problem]:
+    if allowed is None:
+        return  # description is not an object: LOG003 says so
+    unknown = [k for k in used if k not in allowed]
     if unknown:
         yield Problem(
             f"expected every metric key in {where} to be a key of description, got {_some(unknown)}",
             hint="add each metric to description (key -> display name), e.g. "
             + ", ".join(f'"{k}": "{k}"' for k in unknown[:_SHOWN]),
-            path=piece.path,
+            path=path,
         )
+
+
+@rule("LOG008", phase=Phase.LOG, on=EpochEntry)
+def entry_keys_described(piece: EpochEntry) -> Iterator[Problem]:
+    """Every metric key used in an epoch entry's ``values`` is a key of ``description``."""
+    used: dict[str, None] = {}
+    for _, _, item in _class_items(piece.entry):
+        values = item.get("values")
+        if isinstance(values, dict):
+            used.update(dict.fromkeys(values))
+    yield from _undescribed(used, piece.description_keys, "values", piece.path)
+
+
+@rule("LOG008", phase=Phase.LOG, on=LogDocument)
+def best_keys_described(piece: LogDocument) -> Iterator[Problem]:
+    """Every metric key used in ``best`` is a key of ``description``."""
+    best = piece.members.get("best")
+    used = dict.fromkeys(best) if isinstance(best, dict) else {}
+    yield from _undescribed(used, piece.description_keys, "best", piece.path)
 
 
 _BOUNDS_BY_KIND: dict[str | None, tuple[float, float]] = {
@@ -489,45 +488,48 @@ def _values_hint(bad: list[str]) -> str:
     return "write finite numbers: skip a metric that is undefined rather than writing inf"
 
 
-@rule("LOG009")
-def metric_values_in_range(piece: object) -> Iterator[Problem]:
-    """Metric values are finite numbers; ratios lie in [0,1]; losses >= 0."""
+@rule("LOG009", phase=Phase.LOG, on=EpochEntry)
+def entry_values_in_range(piece: EpochEntry) -> Iterator[Problem]:
+    """An epoch entry's metric values are finite numbers; ratios lie in [0,1]; losses >= 0."""
     bad: list[str] = []
-    if isinstance(piece, EpochEntry):
-        for split, _, item in _class_items(piece.entry):
-            values = item.get("values")
-            if not isinstance(values, dict):
-                continue
-            for key, value in values.items():
-                kind = type(value)
-                if kind is float or kind is int:  # exact types: bool is not a metric number
-                    lo, hi = _bounds(key)
-                    if lo <= value <= hi and value - value == 0:
-                        continue
-                    bad.append(f"{split} {item.get('class')} {_range_problem(key, value)}")
-                elif not _is_number(value):
-                    bad.append(f"{split} {item.get('class')} {key}={_short(value, 30)} (not a number)")
-                elif why := _range_problem(key, value):  # a subclass of int or float
-                    bad.append(f"{split} {item.get('class')} {why}")
-        where = "metric values"
-    elif isinstance(piece, LogDocument):
-        best = piece.members.get("best")
-        if isinstance(best, dict):
-            # Non-numbers in best are LOG010's; only the ranges are judged here.
-            numbers = [(k, v) for k, v in best.items() if _is_number(v)]
-            bad = [f"best {why}" for k, v in numbers if (why := _range_problem(k, v))]
-        where = "best's values"
-    else:
-        return
+    for split, _, item in _class_items(piece.entry):
+        values = item.get("values")
+        if not isinstance(values, dict):
+            continue
+        for key, value in values.items():
+            kind = type(value)
+            if kind is float or kind is int:  # exact types: bool is not a metric number
+                lo, hi = _bounds(key)
+                if lo <= value <= hi and value - value == 0:
+                    continue
+                bad.append(f"{split} {item.get('class')} {_range_problem(key, value)}")
+            elif not _is_number(value):
+                bad.append(f"{split} {item.get('class')} {key}={_short(value, 30)} (not a number)")
+            elif why := _range_problem(key, value):  # a subclass of int or float
+                bad.append(f"{split} {item.get('class')} {why}")
     if bad:
-        yield Problem(f"expected {where} to be finite numbers in range, got {_some(bad)}",
+        yield Problem(f"expected metric values to be finite numbers in range, got {_some(bad)}",
                       hint=_values_hint(bad), path=piece.path)
 
 
-@rule("LOG010")
-def best_after_first_epoch(piece: object) -> Iterator[Problem]:
+@rule("LOG009", phase=Phase.LOG, on=LogDocument)
+def best_values_in_range(piece: LogDocument) -> Iterator[Problem]:
+    """``best``'s metric numbers are finite; ratios lie in [0,1]; losses >= 0."""
+    best = piece.members.get("best")
+    if not isinstance(best, dict):
+        return
+    # Non-numbers in best are LOG010's; only the ranges are judged here.
+    numbers = [(k, v) for k, v in best.items() if _is_number(v)]
+    bad = [f"best {why}" for k, v in numbers if (why := _range_problem(k, v))]
+    if bad:
+        yield Problem(f"expected best's values to be finite numbers in range, got {_some(bad)}",
+                      hint=_values_hint(bad), path=piece.path)
+
+
+@rule("LOG010", phase=Phase.LOG, on=LogDocument)
+def best_after_first_epoch(piece: LogDocument) -> Iterator[Problem]:
     """After the first epoch ``best`` is an object of metric numbers."""
-    if not isinstance(piece, LogDocument) or not isinstance(piece.members.get("epochs"), list):
+    if not isinstance(piece.members.get("epochs"), list):
         return
     if not piece.epoch_numbers or "best" not in piece.members:
         return

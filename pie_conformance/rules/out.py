@@ -1,8 +1,9 @@
 """OUT rules: what ``output/`` holds when the platform reads each progress line (weights and pictures).
 
-Every rule takes a :class:`~pie_conformance.harness.context.ProgressContext`. Work that is costly (decoding
-a picture, loading weights) is memoised in ``ctx.cache`` by the file's sha256, so a file that did not change
-is judged once per run and the cost of a progress line does not grow with the number of epochs.
+Every rule takes a :class:`~pie_conformance.facts.ProgressContext`. Work that is costly (decoding a
+picture, loading weights) is asked of the context (``ctx.picture(rel)``, ``ctx.weights(rel)``), which the
+harness memoises by the file's sha256, so a file that did not change is judged once per run and the cost of
+a progress line does not grow with the number of epochs.
 
 A missing picture is reported by OUT004 only; OUT005-OUT008 look at the pictures that exist.
 """
@@ -16,26 +17,13 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from pie_conformance.facts import REQUIRED_PICTURES, FileInfo, PictureInfo, ProgressContext
 from pie_conformance.findings import Problem
-from pie_conformance.harness.context import REQUIRED_PICTURES, FileInfo, ProgressContext, Snapshot
-from pie_conformance.harness.pictures import (
-    ColourCensus,
-    PictureError,
-    PictureInfo,
-    colour_census,
-    inspect_picture,
-    read_rgb,
-)
-from pie_conformance.harness.weights import WeightsResult, inspector_for
-from pie_conformance.rules import rule
+from pie_conformance.rules import Phase, rule
 
 PICTURE_DIR = "output/picture/"
 FILES_DIR = "output/files/"
 TRAINLOG = "output/trainlog.json"
-
-_PICTURE_MEMO = "out.pictures"
-_COLOUR_MEMO = "out.colours"
-_WEIGHTS_MEMO = "out.weights"
 
 _DIGITS = re.compile(r"\d+")
 
@@ -54,41 +42,6 @@ def _required(ctx: ProgressContext) -> tuple[str, ...]:
     return tuple(PICTURE_DIR + name for name in REQUIRED_PICTURES.get(ctx.task, ()))
 
 
-def _memo(ctx: ProgressContext, key: str) -> dict[Any, Any]:
-    memo = ctx.cache.get(key)
-    if not isinstance(memo, dict):
-        memo = {}
-        ctx.cache[key] = memo
-    return memo
-
-
-def _picture(ctx: ProgressContext, info: FileInfo) -> PictureInfo:
-    """The inspection of a picture of the current snapshot, memoised by content digest."""
-    if info.is_symlink:
-        target = f" to {info.link_target}" if info.link_target else ""
-        return PictureInfo(
-            ok=False,
-            problem=f"is a symbolic link{target}, not a file",
-            hint="write the picture itself to output/picture/; the platform uploads files, not links",
-        )
-    memo = _memo(ctx, _PICTURE_MEMO)
-    if info.digest is not None and info.digest in memo:
-        result: PictureInfo = memo[info.digest]
-        return result
-    path = ctx.snapshot.path(info.relpath)
-    if info.digest is None and not path.is_file():
-        # The snapshot did not copy it: a fifo, socket or device, or too large to copy.
-        return PictureInfo(
-            ok=False,
-            problem=f"is not a regular file of a readable size ({info.size:,} bytes)",
-            hint="write a normal PNG file of the training tile's size",
-        )
-    result = inspect_picture(path)
-    if info.digest is not None:
-        memo[info.digest] = result
-    return result
-
-
 def _good_pictures(ctx: ProgressContext) -> dict[str, PictureInfo]:
     """The required pictures that exist and decode, by relpath, in the task's order."""
     good: dict[str, PictureInfo] = {}
@@ -96,7 +49,7 @@ def _good_pictures(ctx: ProgressContext) -> dict[str, PictureInfo]:
         info = ctx.snapshot.files.get(rel)
         if info is None:
             continue
-        pic = _picture(ctx, info)
+        pic = ctx.picture(rel)
         if pic.ok:
             good[rel] = pic
     return good
@@ -138,7 +91,7 @@ def _all_paths(ctx: ProgressContext) -> list[str]:
 # -- OUT001 to OUT003: the weights --------------------------------------------------------------------
 
 
-@rule("OUT001")
+@rule("OUT001", phase=Phase.PROGRESS)
 def weights_exist(ctx: ProgressContext) -> Iterator[Problem]:
     """``output/files/<model_name>.th`` exists when each progress line is read."""
     want = ctx.weights_relpath
@@ -160,27 +113,7 @@ def weights_exist(ctx: ProgressContext) -> Iterator[Problem]:
     )
 
 
-def _weights_result(ctx: ProgressContext, info: FileInfo, snapshot: Snapshot | None = None) -> WeightsResult:
-    """The weights inspector's verdict on ``info`` (memoised by content digest)."""
-    memo = _memo(ctx, _WEIGHTS_MEMO)
-    if info.digest is not None and info.digest in memo:
-        return memo[info.digest]
-    if info.size == 0:
-        result = WeightsResult("invalid", "the file is empty (0 bytes)", found="nothing")
-    else:
-        snap = snapshot if snapshot is not None else ctx.snapshot
-        path = snap.path(info.relpath)
-        if info.digest is None and not path.is_file():
-            # Larger than the snapshot copies: the kit cannot judge it, and a big model is no fault.
-            return WeightsResult("unchecked", f"{info.size:,} bytes, over the snapshot's copy limit")
-        result = inspector_for(ctx.cache).inspect(path)
-    if info.digest is not None and result.status != "unavailable":
-        memo[info.digest] = result
-    cached: WeightsResult = result
-    return cached
-
-
-@rule("OUT002")
+@rule("OUT002", phase=Phase.PROGRESS)
 def weights_load(ctx: ProgressContext) -> Iterator[Problem]:
     """The weights load with ``torch.load(weights_only=True)`` as a mapping of names to tensors."""
     rel = ctx.weights_relpath
@@ -195,7 +128,7 @@ def weights_load(ctx: ProgressContext) -> Iterator[Problem]:
             path=rel,
         )
         return
-    result = _weights_result(ctx, info)
+    result = ctx.weights(rel)
     if result.ok or result.status == "unchecked":
         return
     if result.status == "unavailable":
@@ -227,7 +160,7 @@ def weights_load(ctx: ProgressContext) -> Iterator[Problem]:
     )
 
 
-@rule("OUT003")
+@rule("OUT003", phase=Phase.PROGRESS)
 def weights_changed(ctx: ProgressContext) -> Iterator[Problem]:
     """The weights did not change between two epochs (same tensors as at the previous progress line)."""
     prev = ctx.previous
@@ -240,10 +173,10 @@ def weights_changed(ctx: ProgressContext) -> Iterator[Problem]:
     same_bytes = now.digest is not None and now.digest == before.digest
     if not same_bytes:
         # Different bytes can still hold the same tensors (e.g. a fresh torch.save of an untrained model).
-        a = _weights_result(ctx, now)
+        a = ctx.weights(rel)
         if not a.ok:
             return
-        b = _weights_result(ctx, before, prev)
+        b = ctx.weights(rel, previous=True)
         if not (b.ok and a.digest == b.digest):
             return
     # No epoch number in the message: the report merges the same finding over many epochs.
@@ -279,7 +212,7 @@ def _weights_slip_hint(ctx: ProgressContext, rel: str) -> str | None:
 # -- OUT004 to OUT009: the pictures -------------------------------------------------------------------
 
 
-@rule("OUT004")
+@rule("OUT004", phase=Phase.PROGRESS)
 def pictures_exist(ctx: ProgressContext) -> Iterator[Problem]:
     """Every picture the task requires exists when each progress line is read."""
     paths = _all_paths(ctx)
@@ -309,15 +242,14 @@ def pictures_exist(ctx: ProgressContext) -> Iterator[Problem]:
         yield Problem(message=f"expected the picture {rel}, {found}", hint=hint, path=rel)
 
 
-@rule("OUT005")
+@rule("OUT005", phase=Phase.PROGRESS)
 def pictures_valid(ctx: ProgressContext) -> Iterator[Problem]:
-    """Each picture is a decodable PNG (signature and content), not empty, within the size limit."""
+    """Each picture is a decodable PNG (signature and content), not empty."""
     for rel in _required(ctx):
-        info = ctx.snapshot.files.get(rel)
-        if info is None:
+        if rel not in ctx.snapshot.files:
             continue  # OUT004
-        pic = _picture(ctx, info)
-        if not pic.ok:
+        pic = ctx.picture(rel)
+        if not pic.ok and not pic.too_large:
             yield Problem(
                 message=f"expected {_name(rel)} to be a complete PNG picture, but it {pic.problem}",
                 hint=pic.hint,
@@ -325,7 +257,7 @@ def pictures_valid(ctx: ProgressContext) -> Iterator[Problem]:
             )
 
 
-@rule("OUT006")
+@rule("OUT006", phase=Phase.PROGRESS)
 def pictures_same_size(ctx: ProgressContext) -> Iterator[Problem]:
     """A task's pictures share one width and height."""
     good = _good_pictures(ctx)
@@ -396,27 +328,11 @@ def _palette(ctx: ProgressContext) -> list[tuple[str, int | None, tuple[int, int
     return palette
 
 
-def _census(ctx: ProgressContext, rel: str, allowed: tuple[tuple[int, int, int], ...]) -> ColourCensus | None:
-    info = ctx.snapshot.files[rel]
-    memo = _memo(ctx, _COLOUR_MEMO)
-    key = (info.digest, allowed)
-    if info.digest is not None and key in memo:
-        cached: ColourCensus = memo[key]
-        return cached
-    try:
-        census = colour_census(read_rgb(ctx.snapshot.path(rel)), allowed)
-    except PictureError:
-        return None  # OUT005 reports it
-    if info.digest is not None:
-        memo[key] = census
-    return census
-
-
 def _fmt(c: tuple[int, int, int]) -> str:
     return f"({c[0]},{c[1]},{c[2]})"
 
 
-@rule("OUT007")
+@rule("OUT007", phase=Phase.PROGRESS, tasks=("segmentation", "change_detection"))
 def picture_colours(ctx: ProgressContext) -> Iterator[Problem]:
     """Segmentation and change detection: every colour in label.png and pred.png is a label's class_color."""
     if ctx.task not in ("segmentation", "change_detection"):
@@ -432,7 +348,7 @@ def picture_colours(ctx: ProgressContext) -> Iterator[Problem]:
         rel = PICTURE_DIR + name
         if rel not in good:
             continue
-        census = _census(ctx, rel, allowed)
+        census = ctx.census(rel, allowed)
         if census is None or census.clean:
             continue
         share = 100.0 * census.stray_pixels / census.pixels
@@ -463,7 +379,7 @@ def picture_colours(ctx: ProgressContext) -> Iterator[Problem]:
         )
 
 
-@rule("OUT008")
+@rule("OUT008", phase=Phase.PROGRESS)
 def pictures_refreshed(ctx: ProgressContext) -> Iterator[Problem]:
     """A picture was not refreshed since the previous progress line (same content and modification time)."""
     prev = ctx.previous
@@ -483,7 +399,7 @@ def pictures_refreshed(ctx: ProgressContext) -> Iterator[Problem]:
             )
 
 
-@rule("OUT009")
+@rule("OUT009", phase=Phase.PROGRESS)
 def pictures_unexpected(ctx: ProgressContext) -> Iterator[Problem]:
     """Unexpected files in ``output/picture/`` (each name pattern reported when it first appears)."""
     if ctx.task not in REQUIRED_PICTURES:
@@ -505,6 +421,23 @@ def pictures_unexpected(ctx: ProgressContext) -> Iterator[Problem]:
         "per-epoch pictures there (write scratch files to a tempfile.mkdtemp() folder, or not at all)",
         path=extra[0] if len(extra) == 1 else PICTURE_DIR,
     )
+
+
+@rule("OUT011", phase=Phase.PROGRESS)
+def pictures_past_decode_limit(ctx: ProgressContext) -> Iterator[Problem]:
+    """A picture is past the kit's decode limit and was not checked further."""
+    for rel in _required(ctx):
+        if rel not in ctx.snapshot.files:
+            continue  # OUT004
+        pic = ctx.picture(rel)
+        if pic.too_large:
+            yield Problem(
+                message=f"{_name(rel)} {pic.problem}, so the kit did not decode it and could not check its "
+                "content or colours",
+                hint="save the epoch's pictures at the training tile's size (load_size); the platform shows "
+                "them in a browser, where a huge picture is of no use",
+                path=rel,
+            )
 
 
 # -- OUT010: files in the wrong place -----------------------------------------------------------------
@@ -543,7 +476,7 @@ def _slip_hint(ctx: ProgressContext, rel: str) -> str:
     )
 
 
-@rule("OUT010")
+@rule("OUT010", phase=Phase.PROGRESS)
 def files_outside_output(ctx: ProgressContext) -> Iterator[Problem]:
     """Files written outside ``output/`` other than aiUtils downloads, or known outputs in a wrong place."""
     prev = ctx.previous

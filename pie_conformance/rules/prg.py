@@ -11,9 +11,9 @@ import re
 from collections import defaultdict
 from collections.abc import Iterator
 
+from pie_conformance.facts import RunRecord
 from pie_conformance.findings import Problem
-from pie_conformance.harness.context import RunRecord
-from pie_conformance.rules import rule
+from pie_conformance.rules import Phase, rule
 
 _PRINT_HINT = (
     'after each epoch, once its outputs are on disk: print(f"[Process: {epoch + 1}/{epochs}]", flush=True)'
@@ -25,7 +25,7 @@ _AT_EXIT = 0.05
 _MIN_SPREAD = 0.2
 
 
-@rule("PRG001")
+@rule("PRG001", phase=Phase.RUN)
 def at_least_one_progress_line(run: RunRecord) -> Iterator[Problem]:
     """At least one progress line ``[Process: k/N]``."""
     if run.progress or not run.ended_normally:
@@ -53,7 +53,7 @@ def _near_miss_hint(text: str) -> str:
     return f"{why}; the platform matches the line exactly: print(f\"[Process: {{k}}/{{N}}]\", flush=True)"
 
 
-@rule("PRG002")
+@rule("PRG002", phase=Phase.RUN)
 def near_miss_progress_lines(run: RunRecord) -> Iterator[Problem]:
     """A line that looks like a progress line but is not exactly the format."""
     # One finding per shape of line ("[process: #/#]"), so a slip repeated every epoch reads once.
@@ -71,7 +71,7 @@ def near_miss_progress_lines(run: RunRecord) -> Iterator[Problem]:
         )
 
 
-@rule("PRG003")
+@rule("PRG003", phase=Phase.RUN)
 def progress_sequence(run: RunRecord) -> Iterator[Problem]:
     """k starts at 1 and rises by 1; N equals ``epochs`` throughout."""
     epochs = run.epochs
@@ -103,7 +103,7 @@ def progress_sequence(run: RunRecord) -> Iterator[Problem]:
         prev = pl.k
 
 
-@rule("PRG004")
+@rule("PRG004", phase=Phase.RUN)
 def progress_count(run: RunRecord) -> Iterator[Problem]:
     """With ``auto_termination`` 0 exactly ``epochs`` progress lines; with 1, between 1 and ``epochs``."""
     if not run.ended_normally or not run.progress:
@@ -133,7 +133,7 @@ def progress_count(run: RunRecord) -> Iterator[Problem]:
     )
 
 
-@rule("PRG005")
+@rule("PRG005", phase=Phase.RUN)
 def repeated_progress_lines(run: RunRecord) -> Iterator[Problem]:
     """The same k printed more than once."""
     lines: dict[int | None, list[int]] = defaultdict(list)
@@ -151,7 +151,8 @@ def repeated_progress_lines(run: RunRecord) -> Iterator[Problem]:
             )
 
 
-@rule("PRG006")
+@rule("PRG006", phase=Phase.RUN, scenarios=("baseline",), opt_in="check_buffering",
+      scope_note="it needs a second run of the script without PYTHONUNBUFFERED")
 def unflushed_progress_lines(run: RunRecord) -> Iterator[Problem]:
     """Progress lines only reach a pipe when the process exits (stdout not flushed)."""
     probe = run.buffering

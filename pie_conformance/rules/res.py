@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from pie_conformance.facts import RunRecord
 from pie_conformance.findings import Problem
-from pie_conformance.harness.context import RunRecord
-from pie_conformance.rules import rule
+from pie_conformance.rules import Phase, rule
 from pie_conformance.rules.run import is_object_read
 
 
-@rule("RES001")
+@rule("RES001", phase=Phase.RUN, scenarios=("resume",))
 def asks_for_resume_weights(run: RunRecord) -> Iterator[Problem]:
     """With ``resume_path`` set, the script asks for ``<resume_path><model_name>.th``."""
     if run.scenario != "resume" or not run.resume_key or run.start_error:
@@ -32,7 +32,7 @@ def asks_for_resume_weights(run: RunRecord) -> Iterator[Problem]:
     )
 
 
-@rule("RES002")
+@rule("RES002", phase=Phase.SCENARIO, scenarios=("resume",))
 def resumed_run_conformant(run: RunRecord) -> Iterator[Problem]:
     """The resumed run is itself conformant."""
     if run.scenario != "resume" or not run.scenario_errors:
@@ -46,7 +46,7 @@ def resumed_run_conformant(run: RunRecord) -> Iterator[Problem]:
     )
 
 
-@rule("RES003")
+@rule("RES003", phase=Phase.RUN, scenarios=("resume-partial",))
 def partial_checkpoint_starts(run: RunRecord) -> Iterator[Problem]:
     """A checkpoint whose tensors only partly match the model still lets the run start."""
     if run.scenario != "resume-partial" or run.progress or run.start_error:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 
+from pie_conformance.facts import RunRecord, S3Call
 from pie_conformance.findings import Problem
-from pie_conformance.harness.context import RunRecord, S3Call
-from pie_conformance.rules import rule
+from pie_conformance.rules import Phase, rule
 
 _WRITE_WORDS = ("put", "post", "delete", "copy", "upload", "multipart", "restore", "create")
 
@@ -41,7 +41,7 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
-@rule("RUN001")
+@rule("RUN001", phase=Phase.RUN)
 def exit_status(run: RunRecord) -> Iterator[Problem]:
     """The process exits with status 0."""
     if run.start_error:
@@ -72,7 +72,7 @@ def exit_status(run: RunRecord) -> Iterator[Problem]:
     )
 
 
-@rule("RUN002")
+@rule("RUN002", phase=Phase.RUN)
 def time_limit(run: RunRecord) -> Iterator[Problem]:
     """The process finishes within the time limit (the report says after which epoch it stopped)."""
     if not run.timed_out:
@@ -90,7 +90,7 @@ def time_limit(run: RunRecord) -> Iterator[Problem]:
     )
 
 
-@rule("RUN004")
+@rule("RUN004", phase=Phase.RUN)
 def dataset_unchanged(run: RunRecord) -> Iterator[Problem]:
     """The dataset is unchanged afterwards (no object written, overwritten or deleted)."""
     prefix = run.dataset_prefix
@@ -114,7 +114,7 @@ def dataset_unchanged(run: RunRecord) -> Iterator[Problem]:
         )
 
 
-@rule("RUN005")
+@rule("RUN005", phase=Phase.RUN, opt_out="gpu", scope_note="applies with gpu_num 0 only")
 def no_gpu_when_gpu_num_zero(run: RunRecord) -> Iterator[Problem]:
     """With ``gpu_num`` 0 the script runs with no GPU visible."""
     if run.gpu_num != 0:
@@ -144,7 +144,7 @@ def no_gpu_when_gpu_num_zero(run: RunRecord) -> Iterator[Problem]:
         )
 
 
-@rule("RUN006")
+@rule("RUN006", phase=Phase.RUN)
 def reads_dataset(run: RunRecord) -> Iterator[Problem]:
     """The script reads training and validation data through ``aiUtils`` (at least one object of each)."""
     if not run.ended_normally:
@@ -168,7 +168,7 @@ def reads_dataset(run: RunRecord) -> Iterator[Problem]:
 _MAX_SHOWN = 10
 
 
-@rule("RUN003")
+@rule("RUN003", phase=Phase.RUN)
 def no_network(run: RunRecord) -> Iterator[Problem]:
     """No network connection other than to the mock S3 endpoint on loopback."""
     tried = [e for e in run.sandbox_events if e.kind in ("connect", "resolve")]
@@ -185,7 +185,7 @@ def no_network(run: RunRecord) -> Iterator[Problem]:
         yield Problem(f"... and {len(tried) - _MAX_SHOWN} more network attempts", path=None)
 
 
-@rule("RUN007")
+@rule("RUN007", phase=Phase.RUN)
 def writes_inside_run(run: RunRecord) -> Iterator[Problem]:
     """Nothing is written outside the run's own folder (where the sandbox can tell)."""
     writes = [e for e in run.sandbox_events if e.kind == "write"]

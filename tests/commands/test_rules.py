@@ -33,4 +33,4 @@ def test_text_and_json_formats(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rules", "--format", "json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [r["id"] for r in listed] == [r.id for r in all_rules()]
-    assert {"id", "severity", "summary"} == set(listed[0])
+    assert {"id", "severity", "summary", "applies"} == set(listed[0])

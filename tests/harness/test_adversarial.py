@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from pie_conformance import check_script
+from pie_conformance import CheckOptions, check_script
 from pie_conformance.findings import Report
 from pie_conformance.harness.sandbox import RUN_MARKER_VAR, ResourceLimits, SandboxPlan, capabilities
 
@@ -41,7 +41,7 @@ def _case(name: str, tmp_path: Path, **files: str) -> Path:
 def _run(folder: Path, **kw: Any) -> Report:
     kw.setdefault("timeout", 60)
     kw.setdefault("epochs", 1)
-    return check_script(folder, task="segmentation", scenarios=["baseline"], **kw)
+    return check_script(folder, CheckOptions(task="segmentation", scenarios=["baseline"], **kw))
 
 
 def _markers(report: Report) -> list[str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pie_conformance import check_script
+from pie_conformance import CheckOptions, check_script
 from pie_conformance.errors import UsageError
 from pie_conformance.harness.scenarios import SCENARIOS
 
@@ -18,7 +18,8 @@ CASES = Path(__file__).resolve().parents[1] / "cases"
 @pytest.mark.slow
 @pytest.mark.parametrize("task", ["segmentation", "detection", "change_detection"])
 def test_conformant_scripts_pass_every_scenario(task: str) -> None:
-    report = check_script(CASES / "conformant" / task, task=task, timeout=120)
+    report = check_script(
+        CASES / "conformant" / task, CheckOptions(task=task, timeout=120))
     assert report.findings == (), [(f.rule, f.scenario, f.message) for f in report.findings]
     assert report.conformant
     assert [(s.name, s.status) for s in report.scenarios] == [(name, "ran") for name in SCENARIOS]
@@ -38,14 +39,16 @@ def test_conformant_scripts_pass_every_scenario(task: str) -> None:
     ],
 )
 def test_trainlog_rules_at_run_time(rule_id: str, in_message: str) -> None:
-    report = check_script(CASES / rule_id, task="segmentation", scenarios=["baseline"], timeout=120)
+    report = check_script(
+        CASES / rule_id, CheckOptions(task="segmentation", scenarios=["baseline"], timeout=120))
     assert report.rule_ids() == {rule_id}, [(f.rule, f.message) for f in report.findings]
     assert any(in_message in f.message for f in report.findings), [f.message for f in report.findings]
 
 
 @pytest.mark.slow
 def test_the_guides_notebook_slip_is_pointed_at() -> None:
-    report = check_script(CASES / "guide_notebook", task="segmentation", timeout=180)
+    report = check_script(
+        CASES / "guide_notebook", CheckOptions(task="segmentation", timeout=180))
     assert report.rule_ids() == {"OUT001", "OUT010"}, [(f.rule, f.message) for f in report.findings]
     (missing,) = [f for f in report.findings if f.rule == "OUT001"]
     (outside,) = [f for f in report.findings if f.rule == "OUT010"]
@@ -63,8 +66,8 @@ def test_same_findings_ten_runs_in_a_row() -> None:
     seen = set()
     for _ in range(10):
         report = check_script(
-            CASES / "determinism", task="detection", epochs=5, scenarios=["baseline"], timeout=60
-        )
+            CASES / "determinism",
+            CheckOptions(task="detection", epochs=5, scenarios=["baseline"], timeout=60))
         seen.add(tuple((f.rule, f.scenario, f.epoch, f.path, f.message, f.hint) for f in report.findings))
     assert len(seen) == 1
     (findings,) = seen
@@ -76,7 +79,8 @@ def test_flooded_stdout_is_capped_and_still_parsed(tmp_path: Path) -> None:
     script = (CASES / "determinism" / "train.py").read_text(encoding="utf-8")
     flood = 'import sys\nfor _ in range(40000):\n    sys.stdout.write("x" * 200 + "\\n")\n'
     (tmp_path / "train.py").write_text(script.replace("for k in range(1,", flood + "for k in range(1,", 1))
-    report = check_script(tmp_path, task="detection", epochs=2, scenarios=["baseline"], timeout=60)
+    report = check_script(
+        tmp_path, CheckOptions(task="detection", epochs=2, scenarios=["baseline"], timeout=60))
     details = report.scenarios[0].details
     assert details["stdout_bytes"] > 8_000_000
     assert "every line was read for progress" in details["stdout_note"]
@@ -88,8 +92,7 @@ def test_flooded_stdout_is_capped_and_still_parsed(tmp_path: Path) -> None:
 def test_keep_leaves_run_folders_and_snapshots(tmp_path: Path) -> None:
     keep = tmp_path / "kept"
     report = check_script(
-        CASES / "determinism", task="detection", scenarios=["baseline"], keep=keep, timeout=60
-    )
+        CASES / "determinism", CheckOptions(task="detection", scenarios=["baseline"], keep=keep, timeout=60))
     run = Path(report.scenarios[0].details["run_folder"])
     assert run == keep.resolve() / "baseline"
     assert (run / "work" / "traincfg.json").is_file()
@@ -100,36 +103,46 @@ def test_keep_leaves_run_folders_and_snapshots(tmp_path: Path) -> None:
 def test_bad_input_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "main.py").write_text("print()")
     with pytest.raises(UsageError, match="no train.py"):
-        check_script(tmp_path, task="segmentation")
+        check_script(
+        tmp_path, CheckOptions(task="segmentation"))
     with pytest.raises(UsageError, match="named train.py"):
-        check_script(tmp_path / "main.py", task="segmentation")
+        check_script(
+        tmp_path / "main.py", CheckOptions(task="segmentation"))
     with pytest.raises(UsageError, match="no train.py"):
-        check_script(tmp_path / "nowhere", task="segmentation")
+        check_script(
+        tmp_path / "nowhere", CheckOptions(task="segmentation"))
     shutil.copy(tmp_path / "main.py", tmp_path / "train.py")
     with pytest.raises(UsageError, match="task"):
-        check_script(tmp_path, task="classification")
-    with pytest.raises(UsageError, match="--epochs"):
-        check_script(tmp_path, task="segmentation", epochs=0)
+        check_script(
+        tmp_path, CheckOptions(task="classification"))
+    with pytest.raises(UsageError, match="epochs"):
+        check_script(
+        tmp_path, CheckOptions(task="segmentation", epochs=0))
     with pytest.raises(UsageError, match="size"):
-        check_script(tmp_path, task="segmentation", size=(8, 8))
+        check_script(
+        tmp_path, CheckOptions(task="segmentation", size=(8, 8)))
     with pytest.raises(UsageError, match="scenarios"):
-        check_script(tmp_path, task="segmentation", scenarios=["nightly"])
-    with pytest.raises(UsageError, match="--python"):
-        check_script(tmp_path, task="segmentation", python=str(tmp_path / "no-python"))
+        check_script(
+        tmp_path, CheckOptions(task="segmentation", scenarios=["nightly"]))
+    with pytest.raises(UsageError, match="python"):
+        check_script(
+        tmp_path, CheckOptions(task="segmentation", python=str(tmp_path / "no-python")))
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("")
-    with pytest.raises(UsageError, match="--keep"):
-        check_script(tmp_path, task="segmentation", keep=tmp_path / "full")
+    with pytest.raises(UsageError, match="keep folder"):
+        check_script(
+        tmp_path, CheckOptions(task="segmentation", keep=tmp_path / "full"))
 
 
 @pytest.mark.slow
 def test_a_port_taken_before_the_mock_binds_it(monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
 
-    import pie_conformance.harness.check as check_module
+    import pie_conformance.harness.session as check_module
 
     with socket.create_server(("127.0.0.1", 0)) as taken:
         monkeypatch.setattr(check_module, "_free_port", lambda: taken.getsockname()[1])
-        report = check_script(CASES / "determinism", task="detection", scenarios=["baseline"], timeout=60)
+        report = check_script(
+        CASES / "determinism", CheckOptions(task="detection", scenarios=["baseline"], timeout=60))
     assert report.rule_ids() == {"OUT002", "OUT004"}, [(f.rule, f.message) for f in report.findings]
     assert report.scenarios[0].details["progress_lines"] == 2

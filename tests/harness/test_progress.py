@@ -56,7 +56,7 @@ def test_the_probe_in_the_script_agrees_with_the_kit() -> None:
     # The script's probe waits for the kit after exactly the lines the kit answers: they must agree.
     import importlib.util
 
-    from pie_conformance.harness.check import _PROBE_DIR
+    from pie_conformance.harness.execution import PROBE_DIR as _PROBE_DIR
     from pie_conformance.harness.progress import strip_terminator
 
     spec = importlib.util.spec_from_file_location("_pie_probe", _PROBE_DIR / "sitecustomize.py")

@@ -152,7 +152,7 @@ def test_missing_interpreter_is_a_start_error(tmp_path: Path) -> None:
 
 
 def test_probe_pauses_the_script_until_the_snapshot_is_taken(tmp_path: Path) -> None:
-    from pie_conformance.harness.check import _PROBE_DIR
+    from pie_conformance.harness.execution import PROBE_DIR as _PROBE_DIR
 
     spec = _spec(
         tmp_path,
@@ -186,7 +186,8 @@ def test_probe_pauses_the_script_until_the_snapshot_is_taken(tmp_path: Path) -> 
 def test_gate_holds_the_first_connection_until_it_opens(tmp_path: Path) -> None:
     import socket
 
-    from pie_conformance.harness.check import _PROBE_DIR, _free_port
+    from pie_conformance.harness.execution import PROBE_DIR as _PROBE_DIR
+    from pie_conformance.harness.session import _free_port
 
     port = _free_port()
     spec = _spec(

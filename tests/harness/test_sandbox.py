@@ -17,9 +17,9 @@ import pytest
 
 from pie_conformance import cli
 from pie_conformance.errors import UsageError
+from pie_conformance.facts import RunRecord
 from pie_conformance.findings import Report
 from pie_conformance.harness import sandbox as sb
-from pie_conformance.harness.context import RunRecord
 from pie_conformance.harness.sandbox import (
     Capabilities,
     ResourceLimits,

@@ -14,10 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from pie_conformance.harness.weights import (  # noqa: E402 - after the importorskip
-    INSPECTOR_KEY,
     WeightsInspector,
-    close_inspector,
-    inspector_for,
     start_inspector,
 )
 
@@ -158,11 +155,3 @@ def test_closed_inspector_answers_unavailable(files: dict[str, Path]) -> None:
     insp.close()
     assert insp.inspect(files["state"]).status == "unavailable"
     assert insp.pid is None
-
-
-def test_inspector_for_reuses_and_close_inspector_ends_it() -> None:
-    cache: dict[str, object] = {}
-    a = inspector_for(cache)
-    assert inspector_for(cache) is a and cache[INSPECTOR_KEY] is a
-    close_inspector(cache)
-    assert INSPECTOR_KEY not in cache and a.pid is None

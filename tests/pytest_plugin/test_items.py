@@ -7,6 +7,7 @@ harness.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ from pie_conformance import _pytest_items
 from pie_conformance._pytest_items import Verdict, format_finding, judge, rule_ids_for
 from pie_conformance.errors import UsageError
 from pie_conformance.findings import Finding, Report, ScenarioResult
+from pie_conformance.harness.options import CheckOptions
 from pie_conformance.rules import CATALOGUE_BY_ID
 
 pytest_plugins = ["pytester"]
@@ -131,8 +133,12 @@ class FakeHarness:
         self.result = result
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
-    def __call__(self, path: str, **kwargs: Any) -> Report:
-        self.calls.append((path, kwargs))
+    def __call__(self, path: str, options: CheckOptions) -> Report:
+        # The options the plugin chose: task and scenarios, and every other field it set to a non-default.
+        default = CheckOptions(task=options.task)
+        chosen = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)
+                  if getattr(options, f.name) != getattr(default, f.name)}
+        self.calls.append((path, {"task": options.task, "scenarios": options.scenarios, **chosen}))
         if isinstance(self.result, Exception):
             raise self.result
         return self.result

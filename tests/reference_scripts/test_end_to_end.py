@@ -18,10 +18,10 @@ pytestmark = pytest.mark.slow
 
 @pytest.mark.parametrize("task", TASKS)
 def test_reference_script_is_conformant_in_both_scenarios(task: str, tmp_path: Path) -> None:
-    from pie_conformance import check_script
+    from pie_conformance import CheckOptions, check_script
 
-    report = check_script(SCRIPTS / task, task=task, epochs=2, scenarios=("baseline", "resume"),
-                          keep=tmp_path / "runs")
+    report = check_script(SCRIPTS / task, CheckOptions(task=task, epochs=2, scenarios=("baseline", "resume"),
+                          keep=tmp_path / "runs"))
     ran = {s.name: s.status for s in report.scenarios}
     assert ran == {"baseline": "ran", "resume": "ran"}
     assert report.conformant, [f"{f.rule} {f.scenario}: {f.message}" for f in report.findings]

@@ -15,7 +15,7 @@ from PIL import Image
 
 from pie_conformance.cli import main
 from pie_conformance.findings import Report
-from pie_conformance.harness._keep import load_kept, report_from_dict
+from pie_conformance.kept import load_kept, report_from_dict
 from pie_conformance.reporters._html_assets import CSS, JS
 from pie_conformance.reporters._html_sample import DEFAULT_CLASSES, make_kept_run, sample_finding
 from pie_conformance.reporters.html import render_html, write_html

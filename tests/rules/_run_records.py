@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pie_conformance.harness.context import RunRecord, S3Call
-from pie_conformance.harness.progress import ProgressLine
+from pie_conformance.facts import ProgressLine, RunRecord, S3Call
 
 PREFIX = "devel/kit/dataset/segmentation/d1/"
 BUCKET = "pie-engine-ai"

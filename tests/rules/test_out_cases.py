@@ -28,10 +28,11 @@ EXPECTED = {
 @pytest.mark.slow
 @pytest.mark.parametrize("rule_id", sorted(EXPECTED))
 def test_case_breaks_exactly_its_rule(rule_id: str) -> None:
-    from pie_conformance import check_script
+    from pie_conformance import CheckOptions, check_script
 
     task, in_message, in_hint = EXPECTED[rule_id]
-    report = check_script(CASES / rule_id, task=task, epochs=2, scenarios=["baseline"], timeout=120)
+    report = check_script(
+        CASES / rule_id, CheckOptions(task=task, epochs=2, scenarios=["baseline"], timeout=120))
     assert report.rule_ids() == {rule_id}, [(f.rule, f.message) for f in report.findings]
     found = [f for f in report.findings if f.rule == rule_id]
     assert any(in_message in f.message for f in found), [f.message for f in found]

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 from _run_records import ids, lines, record
 
-from pie_conformance.harness.context import BufferingProbe
-from pie_conformance.harness.progress import ProgressLine
+from pie_conformance.facts import BufferingProbe, ProgressLine
 
 PRG = ["PRG001", "PRG002", "PRG003", "PRG004", "PRG005", "PRG006"]
 CASES = Path(__file__).resolve().parents[1] / "cases"
@@ -131,11 +130,12 @@ CASE_EXPECTED = {
 @pytest.mark.slow
 @pytest.mark.parametrize("rule_id", sorted(CASE_EXPECTED))
 def test_case_breaks_exactly_its_rule(rule_id: str) -> None:
-    from pie_conformance import check_script
+    from pie_conformance import CheckOptions, check_script
     from pie_conformance.rules import get_rule
 
     in_message, in_hint, kw = CASE_EXPECTED[rule_id]
-    report = check_script(CASES / rule_id, task="segmentation", scenarios=["baseline"], timeout=120, **kw)
+    report = check_script(
+        CASES / rule_id, CheckOptions(task="segmentation", scenarios=["baseline"], timeout=120, **kw))
     assert report.rule_ids() == {rule_id}, [(f.rule, f.message) for f in report.findings]
     assert any(in_message in f.message for f in report.findings), [f.message for f in report.findings]
     assert any(in_hint in (f.hint or "") for f in report.findings), [f.hint for f in report.findings]

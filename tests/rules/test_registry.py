@@ -10,13 +10,16 @@ import pytest
 from pie_conformance.findings import Problem, Severity
 from pie_conformance.rules import (
     CATALOGUE_BY_ID,
+    Phase,
     RuleRegistrationError,
     all_rules,
     evaluate,
     get_rule,
     rule,
+    rules_for,
 )
 from pie_conformance.rules._catalogue import CATALOGUE
+from pie_conformance.rules.log import EpochEntry, LogDocument
 
 CONTRACT = Path(__file__).parents[2] / ".." / "shared" / "CONTRACT.md"
 
@@ -27,14 +30,48 @@ def _noop(ctx: object) -> list[Problem]:
 
 def test_unknown_id_is_refused() -> None:
     with pytest.raises(RuleRegistrationError, match="not a rule ID"):
-        rule("CFG999")(_noop)
+        rule("CFG999", phase=Phase.CONFIG)(_noop)
 
 
 def test_duplicate_id_is_refused() -> None:
     all_rules()  # make sure CFG001 is registered
     with pytest.raises(RuleRegistrationError, match="registered twice"):
-        rule("CFG001")(_noop)
+        rule("CFG001", phase=Phase.CONFIG)(_noop)
     assert get_rule("CFG001").check is not _noop
+    with pytest.raises(RuleRegistrationError, match="registered twice"):
+        rule("LOG003", phase=Phase.LOG, on=EpochEntry)(_noop)  # LOG003 already judges epoch entries
+    with pytest.raises(RuleRegistrationError, match="another scope"):
+        rule("LOG004", phase=Phase.LOG, on=EpochEntry, scenarios=("baseline",))(_noop)
+
+
+def test_unknown_scenario_kind_is_refused() -> None:
+    with pytest.raises(RuleRegistrationError, match="unknown scenario kinds"):
+        rule("CFG001", phase=Phase.CONFIG, scenarios=("nightly",))
+
+
+def test_a_rule_judges_only_the_subjects_it_registered_for() -> None:
+    log003 = get_rule("LOG003")
+    assert set(log003.checks) == {EpochEntry, LogDocument}
+    assert list(log003.problems("not a piece of a trainlog")) == []
+
+
+def test_rules_for_answers_where_each_rule_applies() -> None:
+    def ids(phase: Phase, **kw: object) -> set[str]:
+        return {r.id for r in rules_for(phase, **kw)}  # type: ignore[arg-type]
+
+    assert ids(Phase.CONFIG) == {f"CFG{i:03d}" for i in range(1, 7)}
+    assert "LOG001" not in ids(Phase.LOG) and "LOG001" in ids(Phase.LOG, scenario="baseline")
+    assert "OUT007" in ids(Phase.PROGRESS, task="segmentation", scenario="baseline")
+    assert "OUT007" not in ids(Phase.PROGRESS, task="detection", scenario="baseline")
+    assert "PRG006" not in ids(Phase.RUN, scenario="baseline")
+    assert "PRG006" in ids(Phase.RUN, scenario="baseline", options={"check_buffering"})
+    assert "PRG006" not in ids(Phase.RUN, scenario="explore-2", options={"check_buffering"})
+    assert "RUN005" not in ids(Phase.RUN, scenario="baseline", options={"gpu"})
+    assert ids(Phase.RUN, scenario="resume-partial") == {"RES003"}
+    assert ids(Phase.SCENARIO, scenario="resume") == {"RES002"}
+    assert ids(Phase.PROGRESS, scenario="resume-partial") == set()
+    assert get_rule("OUT007").not_applicable(task="detection", scenario="baseline") == (
+        "OUT007 applies to segmentation and change_detection only")
 
 
 def test_unknown_rule_lookup_names_it() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from _run_records import BUCKET, ids, lines, reads, record
 
-from pie_conformance.harness.context import S3Call
+from pie_conformance.facts import S3Call
 
 RES = ["RES001", "RES002", "RES003"]
 CASES = Path(__file__).resolve().parents[1] / "cases"
@@ -79,10 +79,11 @@ CASE_EXPECTED = {
 @pytest.mark.slow
 @pytest.mark.parametrize("rule_id", sorted(CASE_EXPECTED))
 def test_case_breaks_exactly_its_rule(rule_id: str) -> None:
-    from pie_conformance import check_script
+    from pie_conformance import CheckOptions, check_script
 
     scenarios, expected, in_message = CASE_EXPECTED[rule_id]
-    report = check_script(CASES / rule_id, task="segmentation", scenarios=scenarios, timeout=120)
+    report = check_script(
+        CASES / rule_id, CheckOptions(task="segmentation", scenarios=scenarios, timeout=120))
     assert report.rule_ids() == expected, [(f.rule, f.scenario, f.message) for f in report.findings]
     (own,) = [f for f in report.findings if f.rule == rule_id]
     assert in_message in own.message

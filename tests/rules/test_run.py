@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from _run_records import BUCKET, PREFIX, ids, lines, reads, record
 
-from pie_conformance.harness.context import S3Call
+from pie_conformance.facts import S3Call
 
 RUN = ["RUN001", "RUN002", "RUN004", "RUN005", "RUN006"]
 CASES = Path(__file__).resolve().parents[1] / "cases"
@@ -89,11 +89,11 @@ CASE_EXPECTED = {
 @pytest.mark.slow
 @pytest.mark.parametrize("rule_id", sorted(CASE_EXPECTED))
 def test_case_breaks_exactly_its_rule(rule_id: str) -> None:
-    from pie_conformance import check_script
+    from pie_conformance import CheckOptions, check_script
 
     in_message, in_hint, kw = CASE_EXPECTED[rule_id]
     kw.setdefault("timeout", 120)
-    report = check_script(CASES / rule_id, task="segmentation", scenarios=["baseline"], **kw)
+    report = check_script(CASES / rule_id, CheckOptions(task="segmentation", scenarios=["baseline"], **kw))
     assert report.rule_ids() == {rule_id}, [(f.rule, f.message) for f in report.findings]
     assert any(in_message in f.message for f in report.findings), [f.message for f in report.findings]
     assert any(in_hint in (f.hint or "") for f in report.findings), [f.hint for f in report.findings]

@@ -1,13 +1,15 @@
-"""The kept run folder (``pie-check run --keep DIR``): what is written there besides the run folders, and
-how it is read back (``pie-check report DIR``).
+"""The kept run folder (``pie-check run --keep DIR``): a public, versioned format, written by the harness
+and read back by ``pie-check report DIR`` and the HTML writer, through this module only.
 
-Layout::
+Layout (format 1)::
 
-    DIR/report.json                  the report, as ``--format json`` writes it
+    DIR/report.json                  the report, as ``--format json`` writes it, with "format": 1
     DIR/dataset.json                 the synthetic dataset the runs read (id, prefix, classes, files)
     DIR/<scenario>/run.json          the run seen from outside: every progress line and when it arrived
     DIR/<scenario>/work/             the run's working directory (traincfg.json, output/ at exit)
     DIR/<scenario>/snapshots/NNNN/   output/ as frozen at the NNNN-th progress line
+
+A reader refuses a format newer than :data:`FORMAT` rather than misread it; fields are only ever added.
 """
 
 from __future__ import annotations
@@ -21,7 +23,23 @@ from pathlib import Path
 from typing import Any
 
 from pie_conformance.errors import UsageError
+from pie_conformance.facts import ProgressLine
 from pie_conformance.findings import Finding, Report, ScenarioResult, Severity
+
+__all__ = [
+    "DATASET_FILE",
+    "FORMAT",
+    "REPORT_FILE",
+    "RUN_FILE",
+    "KeptRun",
+    "KeptScenario",
+    "RunFile",
+    "load_kept",
+    "read_json",
+    "report_from_dict",
+    "write_report_files",
+    "write_run_file",
+]
 
 REPORT_FILE = "report.json"
 DATASET_FILE = "dataset.json"
@@ -39,7 +57,32 @@ def _dump(path: Path, data: Mapping[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _line(pl: Any, holds: Mapping[int, float] | None = None, index: int | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RunFile:
+    """What ``run.json`` holds: one run of the script seen from outside."""
+
+    mode: str  # "full", "partial" or "buffering"
+    progress: tuple[ProgressLine, ...] = ()
+    near_misses: tuple[ProgressLine, ...] = ()
+    returncode: int | None = None
+    timed_out: bool = False
+    stopped_by_kit: bool = False
+    start_error: str | None = None
+    exit_elapsed: float = 0.0
+    eof_elapsed: float = 0.0
+    frozen_time: float = 0.0
+    script_time: float = 0.0
+    stdout_bytes: int = 0
+    stdout_lines: int = 0
+    stderr_bytes: int = 0
+    stderr_tail: str = ""
+    #: seconds the script was held stopped at each progress line (by 1-based index), so epoch durations
+    #: can leave the kit's time out
+    holds: Mapping[int, float] = field(default_factory=dict)
+
+
+def _line(pl: ProgressLine, holds: Mapping[int, float] | None = None,
+          index: int | None = None) -> dict[str, Any]:
     item: dict[str, Any] = {
         "line": pl.line,
         "text": pl.text,
@@ -54,28 +97,25 @@ def _line(pl: Any, holds: Mapping[int, float] | None = None, index: int | None =
     return item
 
 
-def write_run_file(
-    run_dir: Path, result: Any, *, mode: str, holds: Mapping[int, float] | None = None
-) -> None:
-    """Write ``run.json`` for one run from its ``ProcessResult``; ``holds``: seconds the script was held
-    stopped at each progress line (by 1-based index), so epoch durations can leave the kit's time out."""
+def write_run_file(run_dir: Path, run: RunFile) -> None:
+    """Write ``run.json`` for one run."""
     data = {
         "format": FORMAT,
-        "mode": mode,
-        "progress": [_line(pl, holds, i) for i, pl in enumerate(result.progress, start=1)],
-        "near_misses": [_line(pl) for pl in result.near_misses],
-        "returncode": result.returncode,
-        "timed_out": result.timed_out,
-        "stopped_by_kit": result.stopped_by_kit,
-        "start_error": result.start_error,
-        "exit_elapsed": round(result.exit_elapsed, 4),
-        "eof_elapsed": round(result.eof_elapsed, 4),
-        "frozen_time": round(result.frozen_time, 4),
-        "script_time": round(result.script_time, 4),
-        "stdout_bytes": result.stdout_bytes,
-        "stdout_lines": result.stdout_lines,
-        "stderr_bytes": result.stderr_bytes,
-        "stderr_tail": result.stderr_text(40),
+        "mode": run.mode,
+        "progress": [_line(pl, run.holds, i) for i, pl in enumerate(run.progress, start=1)],
+        "near_misses": [_line(pl) for pl in run.near_misses],
+        "returncode": run.returncode,
+        "timed_out": run.timed_out,
+        "stopped_by_kit": run.stopped_by_kit,
+        "start_error": run.start_error,
+        "exit_elapsed": round(run.exit_elapsed, 4),
+        "eof_elapsed": round(run.eof_elapsed, 4),
+        "frozen_time": round(run.frozen_time, 4),
+        "script_time": round(run.script_time, 4),
+        "stdout_bytes": run.stdout_bytes,
+        "stdout_lines": run.stdout_lines,
+        "stderr_bytes": run.stderr_bytes,
+        "stderr_tail": run.stderr_tail,
     }
     _dump(run_dir / RUN_FILE, data)
 
