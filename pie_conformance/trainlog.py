@@ -218,7 +218,11 @@ class TrainlogChecker:
         self._rules: tuple[Rule, ...] = tuple(rules) if rules is not None else rules_for(
             Phase.LOG, scenario=scenario)
         names = self.traincfg.class_names if self.traincfg else None
-        self._class_names = tuple(names) if names else None
+        # A per-class entry may name its class by class_name or by the same label's class_title.
+        labels = (self.traincfg.labels if self.traincfg else None) or []
+        titles = [str(lab["class_title"]) for lab in labels
+                  if isinstance(lab, dict) and isinstance(lab.get("class_title"), str)]
+        self._class_names = tuple(dict.fromkeys([*names, *titles])) if names else None
         self.first_create_time: str | None = None
         # Incremental state: the previous snapshot, where its epochs array can be resumed, what it held.
         self._prev: bytes | None = None

@@ -75,11 +75,11 @@ def test_an_earlier_entry_rewritten_is_judged_again() -> None:
     log = _log_after(5)
     log["epochs"][1]["valid"][0]["values"]["recall"] = 3.0
     findings = checker.check(_raw(log), progress_k=5)
-    assert [(f.rule, f.epoch) for f in findings] == [("LOG009", 2)]
+    assert [(f.rule, f.epoch) for f in findings] == [("LOG011", 2)]
     # ...and its finding stays while the entry stays bad, with the prefix unchanged from now on.
     log6 = copy.deepcopy(log)
     log6["epochs"].append(dict(copy.deepcopy(GUIDE["epochs"][0]), epoch="6"))
-    assert [(f.rule, f.epoch) for f in checker.check(_raw(log6), progress_k=6)] == [("LOG009", 2)]
+    assert [(f.rule, f.epoch) for f in checker.check(_raw(log6), progress_k=6)] == [("LOG011", 2)]
 
 
 def test_incremental_results_equal_fresh_results_on_a_non_ascii_log() -> None:
@@ -138,13 +138,43 @@ def test_create_time_never_changes() -> None:
     assert finding.rule == "LOG005" and "stay '2021-05-14 09:10:38'" in finding.message
 
 
-def test_create_time_lies_within_the_run_window() -> None:
-    window = (datetime(2021, 5, 14, 9, 10, 40, 500000), datetime(2021, 5, 14, 11, 0, 0))
-    assert TrainlogChecker(CFG, run_window=window).check(_raw(_log_after(1))) == []  # 2 s of clock slack
-    late = (datetime(2021, 5, 14, 9, 10, 41), datetime(2021, 5, 14, 11, 0, 0))
-    assert [f.rule for f in TrainlogChecker(CFG, run_window=late).check(_raw(_log_after(1)))] == ["LOG005"]
-    early = (datetime(2021, 5, 14, 8, 0, 0), datetime(2021, 5, 14, 9, 0, 0))
-    assert [f.rule for f in TrainlogChecker(CFG, run_window=early).check(_raw(_log_after(1)))] == ["LOG005"]
+def test_create_time_lies_within_the_run_window_log012_a_warning() -> None:
+    def ids(window: tuple[datetime, datetime]) -> list[str]:
+        return [f.rule for f in TrainlogChecker(CFG, run_window=window, scenario="baseline").check(
+            _raw(_log_after(1)))]
+
+    assert ids((datetime(2021, 5, 14, 9, 10, 40, 500000), datetime(2021, 5, 14, 11))) == []  # 2 s of slack
+    assert ids((datetime(2021, 5, 14, 9, 10, 41), datetime(2021, 5, 14, 11))) == ["LOG012"]
+    assert ids((datetime(2021, 5, 14, 8), datetime(2021, 5, 14, 9))) == ["LOG012"]
+    # A UTC stamp in a run on the platform's zone (UTC+8): said so, and only a warning.
+    utc = (datetime(2021, 5, 14, 17, 10, 30), datetime(2021, 5, 14, 18))
+    (finding,) = TrainlogChecker(CFG, run_window=utc, scenario="baseline").check(_raw(_log_after(1)))
+    assert finding.rule == "LOG012" and finding.severity.value == "warning"
+    assert "UTC, not local time" in finding.message
+    # Offline there is no run to compare with.
+    assert TrainlogChecker(CFG).check(_raw(_log_after(1))) == []
+
+
+def test_classes_may_be_named_by_class_title() -> None:
+    cfg = dict(CFG, label=json.dumps([
+        {"class_name": "backgroud", "class_value": 0, "class_title": "背景", "class_color": "0,0,0"},
+        {"class_name": "bulding", "class_value": 1, "class_title": "建筑", "class_color": "255,0,0"},
+    ], ensure_ascii=False))
+    log = _log_after(1)
+    for split in ("train", "valid"):
+        log["epochs"][0][split][1]["class"] = "建筑"
+    assert TrainlogChecker(cfg).check(_raw(log)) == []
+    log["epochs"][0]["train"][1]["class"] = "道路"
+    assert [f.rule for f in TrainlogChecker(cfg).check(_raw(log))] == ["LOG007"]
+
+
+def test_a_percentage_is_a_log011_warning_not_a_log009_error() -> None:
+    log = _log_after(1)
+    key = next(k for k in log["epochs"][0]["valid"][0]["values"] if "iou" in k.lower() or "acc" in k.lower())
+    log["epochs"][0]["valid"][0]["values"][key] = 45.3
+    (finding,) = TrainlogChecker(CFG).check(_raw(log))
+    assert finding.rule == "LOG011" and finding.severity.value == "warning"
+    assert "a percentage?" in finding.message and "45.3 -> 0.453" in (finding.hint or "")
 
 
 def test_end_time_is_required_only_at_the_end() -> None:

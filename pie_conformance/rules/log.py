@@ -285,7 +285,7 @@ def training_id_matches(piece: LogDocument) -> Iterator[Problem]:
 
 @rule("LOG005", phase=Phase.LOG, on=LogDocument)
 def times_are_right(piece: LogDocument) -> Iterator[Problem]:
-    """Times have the format; create_time lies within the run and never changes; end_time set last."""
+    """Times have the format; create_time never changes; end_time >= create_time and is set last."""
     m = piece.members
     fmt_hint = 'stamp times with time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())'
     created = parse_time(m.get("create_time"))
@@ -308,15 +308,6 @@ def times_are_right(piece: LogDocument) -> Iterator[Problem]:
             hint="stamp create_time once, before the first epoch, and keep it in every rewrite of the log",
             path=piece.path,
         )
-    if created is not None and piece.run_window is not None:
-        start, stop = piece.run_window
-        if not start.replace(microsecond=0) - _CLOCK_SLACK <= created <= stop + _CLOCK_SLACK:
-            yield Problem(
-                f"expected create_time within the run ({start:{TIME_FORMAT}} .. {stop:{TIME_FORMAT}}, "
-                f"the script's local time), got {m['create_time']!r}",
-                hint="stamp the local time when training starts (time.localtime()), not a constant or UTC",
-                path=piece.path,
-            )
     if created is not None and ended is not None and ended < created:
         yield Problem(f"expected end_time >= create_time ({m['create_time']}), got {end}",
                       hint="stamp end_time when training ends, with the same clock", path=piece.path)
@@ -326,6 +317,27 @@ def times_are_right(piece: LogDocument) -> Iterator[Problem]:
             hint='set log["end_time"] = time.strftime("%Y-%m-%d %H:%M:%S") before the last write',
             path=piece.path,
         )
+
+
+@rule("LOG012", phase=Phase.LOG, on=LogDocument, scenarios=RUN_SCENARIOS)
+def create_time_within_run(piece: LogDocument) -> Iterator[Problem]:
+    """``create_time`` lies within the run, in the script's local time."""
+    created = parse_time(piece.members.get("create_time"))
+    if created is None or piece.run_window is None:
+        return  # no run to compare with (an offline file), or LOG005 reports the format
+    start, stop = piece.run_window
+    if start.replace(microsecond=0) - _CLOCK_SLACK <= created <= stop + _CLOCK_SLACK:
+        return
+    offset = (created - start).total_seconds() / 3600
+    utc = abs(offset + 8) < 0.6  # the kit gives the script the platform's zone, UTC+8
+    yield Problem(
+        f"expected create_time within the run ({start:{TIME_FORMAT}} .. {stop:{TIME_FORMAT}}, "
+        f"the script's local time), got {piece.members['create_time']!r}"
+        + (" (8 hours early: UTC, not local time)" if utc else ""),
+        hint="stamp the local time when training starts (time.strftime(..., time.localtime())), not a "
+        "constant or UTC; the platform shows it as local time",
+        path=piece.path,
+    )
 
 
 @rule("LOG006", phase=Phase.LOG, on=LogDocument)
@@ -410,7 +422,8 @@ def classes_are_known(piece: EpochEntry) -> Iterator[Problem]:
             known = ",".join(piece.class_names or ())
             yield Problem(
                 f"expected {split} classes from class_name ({known}), got {_some(unknown)}",
-                hint="name per-class entries with the traincfg's class_name.split(','), spelled the same",
+                hint="name per-class entries with the traincfg's class_name.split(','), spelled the same (or "
+                "with each label's class_title)",
                 path=piece.path,
             )
 
@@ -470,60 +483,78 @@ def _bounds(key: str) -> tuple[float, float]:
     return found
 
 
-def _range_problem(key: str, value: float | int) -> str | None:
-    """Why one numeric metric value is wrong, or None (ints of any size are finite)."""
-    lo, hi = _bounds(key)
-    if lo <= value <= hi and value - value == 0:  # the last test is False for inf and nan
-        return None
-    if not isinstance(value, int) and not math.isfinite(value):
-        return f"{key}={value} (not finite)"
-    return f"{key}={_short(value, 30)} ({_KIND_WORDS[metric_kind(key) or '']})"
-
-
 def _values_hint(bad: list[str]) -> str:
-    if any("ratio" in b for b in bad):
-        return "write ratios as fractions in [0,1] (divide percentages by 100); losses are >= 0"
     if any("not a number" in b for b in bad):
         return "write each metric as a JSON number (float(value)), not a string, null or a tensor's repr"
     return "write finite numbers: skip a metric that is undefined rather than writing inf"
 
 
-@rule("LOG009", phase=Phase.LOG, on=EpochEntry)
-def entry_values_in_range(piece: EpochEntry) -> Iterator[Problem]:
-    """An epoch entry's metric values are finite numbers; ratios lie in [0,1]; losses >= 0."""
-    bad: list[str] = []
+def _entry_values(piece: EpochEntry) -> Iterator[tuple[str, Any, str, Any]]:
+    """(split, class, metric key, value) of every metric value of an epoch entry."""
     for split, _, item in _class_items(piece.entry):
         values = item.get("values")
-        if not isinstance(values, dict):
-            continue
-        for key, value in values.items():
-            kind = type(value)
-            if kind is float or kind is int:  # exact types: bool is not a metric number
-                lo, hi = _bounds(key)
-                if lo <= value <= hi and value - value == 0:
-                    continue
-                bad.append(f"{split} {item.get('class')} {_range_problem(key, value)}")
-            elif not _is_number(value):
-                bad.append(f"{split} {item.get('class')} {key}={_short(value, 30)} (not a number)")
-            elif why := _range_problem(key, value):  # a subclass of int or float
-                bad.append(f"{split} {item.get('class')} {why}")
+        if isinstance(values, dict):
+            for key, value in values.items():
+                yield split, item.get("class"), key, value
+
+
+def _not_finite(value: Any) -> str | None:
+    """Why a metric value is not a finite number, or None."""
+    if not _is_number(value):
+        return "not a number"
+    if not isinstance(value, int) and not math.isfinite(value):
+        return "not finite"
+    return None
+
+
+@rule("LOG009", phase=Phase.LOG, on=EpochEntry)
+def entry_values_finite(piece: EpochEntry) -> Iterator[Problem]:
+    """An epoch entry's metric values are finite numbers."""
+    bad = [f"{split} {cls} {key}={_short(value, 30)} ({why})"
+           for split, cls, key, value in _entry_values(piece) if (why := _not_finite(value))]
     if bad:
-        yield Problem(f"expected metric values to be finite numbers in range, got {_some(bad)}",
+        yield Problem(f"expected metric values to be finite numbers, got {_some(bad)}",
                       hint=_values_hint(bad), path=piece.path)
 
 
-@rule("LOG009", phase=Phase.LOG, on=LogDocument)
+def _out_of_range(key: str, value: Any) -> str | None:
+    """Why a finite metric number lies outside its kind's range, or None."""
+    if _not_finite(value) is not None:
+        return None  # LOG009's
+    lo, hi = _bounds(key)
+    if lo <= value <= hi:
+        return None
+    kind = metric_kind(key) or ""
+    note = "; a percentage?" if kind == "ratio" and 1 < value <= 100 else ""
+    return f"{key}={_short(value, 30)} ({_KIND_WORDS[kind]}{note})"
+
+
+def _range_hint(bad: list[str]) -> str:
+    if any("percentage" in b for b in bad):
+        return "write ratios as fractions in [0,1]: divide percentages by 100 (45.3 -> 0.453)"
+    return "write ratios as fractions in [0,1] and losses >= 0"
+
+
+@rule("LOG011", phase=Phase.LOG, on=EpochEntry)
+def entry_values_in_range(piece: EpochEntry) -> Iterator[Problem]:
+    """An epoch entry's ratios lie in [0,1] and its losses are >= 0."""
+    bad = [f"{split} {cls} {why}" for split, cls, key, value in _entry_values(piece)
+           if (why := _out_of_range(key, value))]
+    if bad:
+        yield Problem(f"expected metric values in their range, got {_some(bad)}", hint=_range_hint(bad),
+                      path=piece.path)
+
+
+@rule("LOG011", phase=Phase.LOG, on=LogDocument)
 def best_values_in_range(piece: LogDocument) -> Iterator[Problem]:
-    """``best``'s metric numbers are finite; ratios lie in [0,1]; losses >= 0."""
+    """``best``'s ratios lie in [0,1] and its losses are >= 0."""
     best = piece.members.get("best")
     if not isinstance(best, dict):
-        return
-    # Non-numbers in best are LOG010's; only the ranges are judged here.
-    numbers = [(k, v) for k, v in best.items() if _is_number(v)]
-    bad = [f"best {why}" for k, v in numbers if (why := _range_problem(k, v))]
+        return  # LOG010 says what best should be
+    bad = [f"best {why}" for k, v in best.items() if (why := _out_of_range(k, v))]
     if bad:
-        yield Problem(f"expected best's values to be finite numbers in range, got {_some(bad)}",
-                      hint=_values_hint(bad), path=piece.path)
+        yield Problem(f"expected best's values in their range, got {_some(bad)}", hint=_range_hint(bad),
+                      path=piece.path)
 
 
 @rule("LOG010", phase=Phase.LOG, on=LogDocument)

@@ -61,7 +61,7 @@ def test_without_a_traincfg_class_names_and_training_id_are_not_judged() -> None
 
 
 def test_finding_epochs_locate_entry_problems() -> None:
-    report = validate_trainlog(CASES / "LOG009" / "fail" / "percent_precision.json", TRAINCFG)
+    report = validate_trainlog(CASES / "LOG011" / "fail" / "percent_precision.json", TRAINCFG)
     (finding,) = report.findings
     assert finding.epoch == 2 and "precision=49.7" in finding.message and "[0,1]" in finding.message
 
@@ -73,7 +73,7 @@ def test_many_bad_values_make_one_readable_finding_per_entry() -> None:
             for item in entry[split]:
                 item["values"] = {k: v * 100 for k, v in item["values"].items()}
     findings = TrainlogChecker().check(json.dumps(log).encode())
-    assert [(f.rule, f.epoch) for f in findings] == [("LOG009", 1), ("LOG009", 2)]
+    assert [(f.rule, f.epoch) for f in findings] == [("LOG011", 1), ("LOG011", 2)]
     assert "more" in findings[0].message
 
 
@@ -97,7 +97,7 @@ def test_kappa_may_be_negative_but_not_below_minus_one() -> None:
     log["epochs"][0]["train"][0]["values"]["kappa"] = -0.3
     assert TrainlogChecker().check(json.dumps(log).encode()) == []
     log["epochs"][0]["train"][0]["values"]["kappa"] = -1.3
-    assert {f.rule for f in TrainlogChecker().check(json.dumps(log).encode())} == {"LOG009"}
+    assert {f.rule for f in TrainlogChecker().check(json.dumps(log).encode())} == {"LOG011"}
 
 
 def test_parse_time_is_strict() -> None:
@@ -205,5 +205,5 @@ def test_huge_integers_are_judged_not_crashed_on() -> None:
     log["epochs"][0]["train"][0]["values"]["precision"] = 10**400
     log["best"]["recall"] = 10**400
     findings = TrainlogChecker().check(json.dumps(log).encode())
-    assert [f.rule for f in findings] == ["LOG009", "LOG009"]
+    assert [f.rule for f in findings] == ["LOG011", "LOG011"]
     assert all("..." in f.message and len(f.message) < 300 for f in findings)
