@@ -106,7 +106,8 @@ _ROW = re.compile(r"^\| ([A-Z]{3}\d{3}) \| (E|W|error|warning) \| (.*) \|$", re.
 
 
 def _table(text: str) -> list[tuple[str, str, str]]:
-    return [(rid, sev[0].upper(), body.strip().replace("&#124;", "|")) for rid, sev, body in _ROW.findall(text)]
+    rows = _ROW.findall(text)
+    return [(rid, sev[0].upper(), body.strip().replace("&#124;", "|")) for rid, sev, body in rows]
 
 
 def test_catalogue_equals_the_contract_page() -> None:
