@@ -52,7 +52,7 @@ class Rule:
 
     @property
     def family(self) -> str:
-        """The three-letter family of the ID (CFG, PRG, OUT, LOG, RUN, RES)."""
+        """The three-letter family of the ID (CFG, PRG, OUT, LOG, RUN, RES, SRC)."""
         return self.id[:3]
 
 
@@ -83,7 +83,7 @@ def _load_rule_modules() -> None:
     # registry alone stays cheap and free of cycles.
     import importlib
 
-    for name in ("cfg", "log", "prg", "out", "run", "res"):
+    for name in ("cfg", "log", "prg", "out", "run", "res", "src"):
         importlib.import_module(f"pie_conformance.rules.{name}")
 
 
