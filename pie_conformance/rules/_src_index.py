@@ -3,7 +3,7 @@
 - **Liveness**: code the platform never runs is not judged (precision over recall): files that
   ``train.py`` does not import (directly or through other files), ``if __name__ == "__main__":`` blocks of
   imported modules, branches of ``if False`` / ``if TYPE_CHECKING`` / a module constant that is false, and
-  functions or classes that nothing in the folder names.
+  functions that the module bodies cannot reach by the names they call (see :meth:`TreeIndex.resolve_defs`).
 - **Where the parameters flow**: a small flow-insensitive labelling of names: a path naming traincfg.json
   (or another config file), a file opened from it, its text, standard input, the decoded parameters
   (``json.load``/``json.loads``/``eval`` of those), and namespaces built from them (``Namespace(**params)``,
@@ -337,10 +337,6 @@ def _index_file(sf: SourceFile, module: ast.Module, is_entry: bool) -> FileIndex
         if kind is ast.Name:
             if type(node.ctx) is not ast.Load:  # type: ignore[attr-defined]
                 fi.bound.setdefault(scope, set()).add(node.id)  # type: ignore[attr-defined]
-        elif kind is ast.Constant:
-            value = node.value  # type: ignore[attr-defined]
-            if type(value) is str and value.endswith(".py"):
-                fi.py_mentions.add(value.replace("\\", "/").rsplit("/", 1)[-1][:-3])
         elif kind is ast.Call:
             fi.calls.append(node)  # type: ignore[arg-type]
             _record_dynamic_import(fi, node)  # type: ignore[arg-type]
@@ -472,8 +468,34 @@ def _record_import(fi: FileIndex, node: ast.Import | ast.ImportFrom, scope: ast.
         fi.bound.setdefault(scope, set()).add(local)
 
 
+_RUNS_A_FILE = frozenset(
+    (
+        "runpy.run_path",
+        "run_path",
+        "exec",
+        "execfile",
+        "spec_from_file_location",
+        "importlib.util.spec_from_file_location",
+        "os.system",
+        "os.popen",
+        "subprocess.run",
+        "subprocess.call",
+        "subprocess.check_call",
+        "subprocess.check_output",
+        "subprocess.Popen",
+    )
+)
+
+
 def _record_dynamic_import(fi: FileIndex, call: ast.Call) -> None:
     name = dotted(call.func)
+    if name in _RUNS_A_FILE:
+        # another of the folder's files run by path: runpy, exec(open(...).read()), python x.py
+        for sub in ast.walk(call):
+            if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+                for word in sub.value.replace("\\", "/").split():
+                    if word.endswith(".py"):
+                        fi.py_mentions.add(word.rsplit("/", 1)[-1][:-3])
     if name in ("importlib.import_module", "import_module", "__import__") and call.args:
         text = render(call.args[0])
         if text:
@@ -529,25 +551,18 @@ class TreeIndex:
             assert sf.module is not None
             self.files.append(_index_file(sf, sf.module, sf.path == tree.entry))
         self.defs: dict[str, list[_Def]] = {}
-        self.referenced: set[str] = set()
+        self.modules: dict[str, FileIndex] = {}  # dotted module name -> file (the full name first)
         for fi in self.files:
             for kind in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef):
                 for node in fi.of(kind):
                     assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
                     self.defs.setdefault(node.name, []).append(_Def(node, fi))
-            ref = self.referenced
-            # Every name the folder mentions: loaded, as an attribute, as a string (getattr, __all__),
-            # or imported.
-            for n in fi.of(ast.Name):
-                if isinstance(n, ast.Name) and type(n.ctx) is ast.Load:
-                    ref.add(n.id)
-            ref.update(n.attr for n in fi.of(ast.Attribute) if isinstance(n, ast.Attribute))
-            for n in fi.of(ast.Constant):
-                if isinstance(n, ast.Constant) and type(n.value) is str and n.value.isidentifier():
-                    ref.add(n.value)
-            ref.update(n.name.rsplit(".", 1)[-1] for n in fi.of(ast.alias) if isinstance(n, ast.alias))
+        for fi in sorted(self.files, key=lambda f: f.source.path.count("/")):
+            for name in sorted(_module_names(fi.source.path), key=lambda n: -n.count(".")):
+                self.modules.setdefault(name, fi)
         self.live_files = self._live_files()
-        self._live_defs: dict[int, bool] = {}
+        self.reached: set[int] = set()  # ids of the definitions that code the platform runs may call
+        self._reach()
         self.env: dict[tuple[int, str], Labels] = {}
         self.ret: dict[int, Labels] = {}
         self._flow()
@@ -578,25 +593,131 @@ class TreeIndex:
         return live
 
     def _def_live(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, fi: FileIndex) -> bool:
-        key = id(node)
-        cached = self._live_defs.get(key)
-        if cached is not None:
-            return cached
-        self._live_defs[key] = True  # recursion guard: a def that reaches itself counts as live
-        name = node.name
-        decorated = any(
-            not (isinstance(d, ast.Name) and d.id in ("staticmethod", "classmethod", "property"))
-            for d in node.decorator_list
+        return id(node) in self.reached
+
+    def resolve_defs(self, fi: FileIndex, node: ast.Name | ast.Attribute) -> list[_Def]:
+        """The folder's definitions a name or attribute read in ``fi`` may stand for.
+
+        A name defined in the file is that definition; an imported name or ``module.attr`` of one of the
+        folder's modules is the definition in that module; a name or method of something from outside the
+        folder is none; a method of an object is every method of that name; any other name (a star import)
+        is every definition of that name, to stay on the safe side.
+        """
+        if isinstance(node, ast.Name):
+            name = node.id
+            local = [d for d in self.defs.get(name, []) if d.file is fi]
+            if local:
+                return local
+            full = fi.aliases.get(name)
+            if full is not None:
+                mod, _, attr = full.rpartition(".")
+                target = self.modules.get(mod)
+                if target is not None:
+                    return [d for d in self.defs.get(attr, []) if d.file is target]
+                return []  # imported from outside the folder, or a module
+            return list(self.defs.get(name, []))
+        chain = dotted(node)
+        if chain:
+            head = chain.split(".", 1)[0]
+            full = fi.resolve(chain)
+            mod, _, attr = full.rpartition(".")
+            target = self.modules.get(mod)
+            if target is not None:
+                return [d for d in self.defs.get(attr, []) if d.file is target]
+            if head in fi.aliases:
+                return []  # an attribute of a module or name from outside the folder (os.path, torch.nn)
+        if node.attr.startswith("__") and node.attr.endswith("__"):
+            return []  # super().__init__ and the like: the class's own dunders are reached with the class
+        # obj.name on an object (self, a model, a session): a method of some class, never a module function
+        return [
+            d for d in self.defs.get(node.attr, []) if isinstance(d.file.parents.get(d.node), ast.ClassDef)
+        ]
+
+    def _reach(self) -> None:
+        """Mark the definitions that code the platform runs may call, starting from every live module body."""
+        todo: list[tuple[FileIndex, list[ast.AST]]] = [
+            (fi, list(fi.module.body)) for fi in self.files if id(fi) in self.live_files
+        ]
+
+        def enter(d: _Def) -> None:
+            if id(d.node) in self.reached or id(d.file) not in self.live_files:
+                return  # a file the platform's run never imports holds nothing it can call
+            self.reached.add(id(d.node))
+            if isinstance(d.node, ast.ClassDef):
+                self._enter_class(d, todo)
+            else:
+                todo.append((d.file, list(d.node.body)))
+
+        while todo:
+            fi, stack = todo.pop()
+            while stack:
+                node = stack.pop()
+                kind = type(node)
+                if kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
+                    assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                    stack.extend(node.decorator_list)  # run when the def runs; the body when called
+                    stack.extend(node.args.defaults)
+                    stack.extend(d for d in node.args.kw_defaults if d is not None)
+                    continue
+                if kind is ast.ClassDef:
+                    assert isinstance(node, ast.ClassDef)
+                    stack.extend([*node.bases, *node.decorator_list, *(k.value for k in node.keywords)])
+                    stack.extend(node.body)  # the class body runs when the class statement does
+                    continue
+                if kind is ast.If:
+                    assert isinstance(node, ast.If)
+                    stack.append(node.test)
+                    truth = static_truth(node.test, fi)
+                    main_guard = not fi.is_entry and _is_main_guard(node.test)
+                    if truth is not False and not main_guard:
+                        stack.extend(node.body)
+                    if truth is not True:
+                        stack.extend(node.orelse)
+                    continue
+                if kind is ast.Name:
+                    assert isinstance(node, ast.Name)
+                    if type(node.ctx) is ast.Load:
+                        for d in self.resolve_defs(fi, node):
+                            enter(d)
+                    continue
+                if kind is ast.Attribute:
+                    assert isinstance(node, ast.Attribute)
+                    for d in self.resolve_defs(fi, node):
+                        enter(d)
+                elif kind is ast.Call:
+                    assert isinstance(node, ast.Call)
+                    # getattr(obj, "name"): a method picked by its name as a string
+                    if isinstance(node.func, ast.Name) and node.func.id == "getattr" and len(node.args) >= 2:
+                        name = node.args[1]
+                        if isinstance(name, ast.Constant) and isinstance(name.value, str):
+                            for d in self.defs.get(name.value, []):
+                                enter(d)
+                stack.extend(_children(node))
+
+    def _enter_class(self, d: _Def, todo: list[tuple[FileIndex, list[ast.AST]]]) -> None:
+        """A class that is used: its dunder methods run (and, with a base from outside the folder such as
+        nn.Module or Dataset, every method may be called by that framework), in-folder bases included."""
+        cls = d.node
+        assert isinstance(cls, ast.ClassDef)
+        external = any(
+            dotted(b) not in ("object", "") and dotted(b).rsplit(".", 1)[-1] not in self.defs
+            for b in cls.bases
         )
-        live = decorated or (name.startswith("__") and name.endswith("__")) or name in self.referenced
-        parent = fi.parents.get(node)
-        if not live and isinstance(parent, ast.ClassDef) and not isinstance(node, ast.ClassDef):
-            # A method of a class with a base from outside the folder (nn.Module, Dataset, a framework's
-            # callback) may be called by that framework without being named here.
-            external = [b for b in parent.bases if dotted(b).rsplit(".", 1)[-1] not in self.defs]
-            live = name in _IMPLICIT_METHODS or any(dotted(b) not in ("object", "") for b in external)
-        self._live_defs[key] = live
-        return live
+        for stmt in cls.body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                name = stmt.name
+                called = (
+                    external or (name.startswith("__") and name.endswith("__")) or name in _IMPLICIT_METHODS
+                )
+                if called and id(stmt) not in self.reached:
+                    self.reached.add(id(stmt))
+                    todo.append((d.file, list(stmt.body)))
+        for base in cls.bases:
+            if isinstance(base, (ast.Name, ast.Attribute)):
+                for b in self.resolve_defs(d.file, base):
+                    if isinstance(b.node, ast.ClassDef) and id(b.node) not in self.reached:
+                        self.reached.add(id(b.node))
+                        self._enter_class(b, todo)
 
     def is_live(self, node: ast.AST, fi: FileIndex) -> bool:
         """False when the platform never runs ``node`` (see the module docstring)."""
@@ -660,8 +781,8 @@ class TreeIndex:
     def _reaching(self, fi: FileIndex, node: ast.Name, scope: ast.AST) -> ast.AST | None:
         """The assignment a name read in its own scope sees, when the name is assigned more than once there.
 
-        The last plain assignment above the read, in source order (a loop may see a later one: reusing a
-        name for something else is what this is for, ``data = json.load(cfg)`` ... ``data = json.load(other)``).
+        The last plain assignment above the read, in source order (a loop may see a later one): for a name
+        reused for something else, ``data = json.load(cfg)`` ... ``data = json.load(other)``.
         None when the name is bound once, elsewhere, or in a way that has no single value.
         """
         home = self._scope_chain(fi, scope, node.id)

@@ -338,6 +338,35 @@ def test_src003_skips_files_train_py_never_imports_and_their_main_blocks() -> No
     assert ids(files) == []
 
 
+def test_src003_judges_only_what_train_py_can_reach() -> None:
+    tools = """\
+        import os, torch
+        def export_tpu():  # called only by export(), which nothing the run reaches calls
+            os.system("apt-get install edgetpu-compiler")
+        def export():
+            export_tpu()
+        def run(session):
+            return session
+        def fetch_font():
+            torch.hub.download_url_to_file("https://example.com/Arial.ttf", "Arial.ttf")
+        class Plotter(object):
+            def __init__(self):
+                fetch_font()
+        """
+    train = with_clean(
+        """\
+        import tools
+        class Engine:
+            def step(self, session):
+                return session.run(None)  # a method of some object, not tools.run
+        Engine().step(None)
+        """
+    )
+    assert ids({"train.py": train, "tools.py": tools}) == []
+    (f,) = lint({"train.py": train + "p = tools.Plotter()\n", "tools.py": tools})
+    assert (f.rule, f.path, f.line) == ("SRC003", "tools.py", 9)
+
+
 def test_runtime_installs_of_names_the_packages() -> None:
     tree = tree_from_texts(
         {
