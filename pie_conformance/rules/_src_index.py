@@ -257,6 +257,7 @@ class FileIndex:
     returns: list[tuple[ast.AST, ast.AST]] = field(default_factory=list)  # (function, value)
     by_target: dict[tuple[int, str], list[ast.AST]] = field(default_factory=dict)  # (scope, name) -> values
     by_type: dict[type, list[ast.AST]] = field(default_factory=dict)  # node type -> nodes, in source order
+    _lines: list[str] | None = None
 
     def __hash__(self) -> int:
         return id(self)
@@ -277,11 +278,19 @@ class FileIndex:
 
     def segment(self, node: ast.AST, limit: int = 70) -> str:
         """The node's source text on one line, shortened to ``limit`` characters."""
-        try:
-            text = ast.get_source_segment(self.source.text, node) or ""
-        except Exception:  # positions missing or out of range: show nothing rather than fail
-            text = ""
-        text = " ".join(text.split())
+        if self._lines is None:
+            self._lines = self.source.text.splitlines()
+        start, end = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
+        col, end_col = getattr(node, "col_offset", None), getattr(node, "end_col_offset", None)
+        if start is None or end is None or col is None or end_col is None or end > len(self._lines):
+            return ""
+        # Offsets count UTF-8 bytes, as the parser does.
+        lines = [ln.encode("utf-8") for ln in self._lines[start - 1 : end]]
+        if len(lines) == 1:
+            raw = lines[0][col:end_col]
+        else:
+            raw = b"\n".join([lines[0][col:], *lines[1:-1], lines[-1][:end_col]])
+        text = " ".join(raw.decode("utf-8", errors="replace").split())
         return text if len(text) <= limit else text[: limit - 3] + "..."
 
     def resolve(self, name: str) -> str:
@@ -308,15 +317,20 @@ _BINDERS = (
 )
 
 
+# Context and operator nodes (Load, Store, Add, Eq...) are shared singletons that say nothing on their own.
+_LEAVES = (ast.expr_context, ast.operator, ast.unaryop, ast.boolop, ast.cmpop)
+
+
 def _children(node: ast.AST) -> list[ast.AST]:
-    # ast.iter_child_nodes, without the generator: this runs once per node of every file.
+    # ast.iter_child_nodes without the generator and the singletons: this runs once per node of every file.
     out: list[ast.AST] = []
     for name in node._fields:
         value = getattr(node, name, None)
         if isinstance(value, ast.AST):
-            out.append(value)
+            if not isinstance(value, _LEAVES):
+                out.append(value)
         elif isinstance(value, list):
-            out.extend(v for v in value if isinstance(v, ast.AST))
+            out.extend(v for v in value if isinstance(v, ast.AST) and not isinstance(v, _LEAVES))
     return out
 
 

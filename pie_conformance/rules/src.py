@@ -1040,7 +1040,10 @@ def _reads_parameters(index: TreeIndex, tree: SourceTree) -> bool:
             ):
                 return True
         for node in fi.of(ast.Attribute):
-            if fi.resolve(dotted(node)).startswith(("sys.stdin", "sys.__stdin__")):
+            assert isinstance(node, ast.Attribute)
+            if node.attr in ("stdin", "__stdin__") and fi.resolve(dotted(node)).startswith(
+                ("sys.stdin", "sys.__stdin__")
+            ):
                 return True
         for node in fi.of(ast.Name):
             assert isinstance(node, ast.Name)
