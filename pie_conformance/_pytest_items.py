@@ -140,11 +140,13 @@ def format_finding(f: Finding) -> str:
     """One finding as the few lines a failed item shows: rule, where, message, path and hint."""
     where = [f"scenario {f.scenario}" if f.scenario else None]
     where.append(f"epoch {f.epoch}" if f.epoch is not None else None)
-    where.append(f"stdout line {f.line}" if f.line is not None else None)
+    # With a .py path, line is a line of that file (SRC rules, a crash); otherwise a line of stdout.
+    in_source = f.path is not None and f.path.endswith(".py") and f.line is not None
+    where.append(f"stdout line {f.line}" if f.line is not None and not in_source else None)
     loc = ", ".join(w for w in where if w)
     lines = [f"{f.rule} {f.severity.value}{f' ({loc})' if loc else ''}: {f.message}"]
     if f.path:
-        lines.append(f"    where: {f.path}")
+        lines.append(f"    where: {f.path}" + (f":{f.line}" if in_source else ""))
     if f.hint:
         lines.append(f"    hint: {f.hint}")
     return "\n".join(lines)

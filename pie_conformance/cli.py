@@ -20,6 +20,7 @@ EXIT_OK, EXIT_NOT_CONFORMANT, EXIT_USAGE = 0, 1, 2
 #: Subcommand name -> module, in the order ``pie-check --help`` lists them.
 COMMANDS: dict[str, str] = {
     "run": "pie_conformance.commands.run",
+    "lint": "pie_conformance.commands.lint",
     "report": "pie_conformance.commands.report",
     "validate-cfg": "pie_conformance.commands.validate",
     "validate-log": "pie_conformance.commands.validate",

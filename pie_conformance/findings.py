@@ -22,7 +22,11 @@ class Severity(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Problem:
-    """What a rule function yields: the engine adds rule ID, severity and scenario."""
+    """What a rule function yields: the engine adds rule ID, severity and scenario.
+
+    ``line`` is a line of the script's stdout, or, when ``path`` names a Python source file (``*.py``: the
+    SRC rules, a crash located in the script), a line of that file.
+    """
 
     message: str
     hint: str | None = None
@@ -33,7 +37,7 @@ class Problem:
 
 @dataclass(frozen=True)
 class Finding:
-    """One violation of one rule, located as precisely as the rule knows."""
+    """One violation of one rule, located as precisely as the rule knows (``line``: see :class:`Problem`)."""
 
     rule: str
     severity: Severity
@@ -46,12 +50,18 @@ class Finding:
 
     @property
     def where(self) -> str:
-        """Where the finding holds, in words: scenario, epoch, file, stdout line (what is known of them)."""
+        """Where the finding holds, in words: scenario, epoch, file, line (what is known of them).
+
+        With a ``path`` to a ``.py`` file, ``line`` is a line of that file ("train.py:12"); else of stdout.
+        """
         parts = []
         if self.scenario:
             parts.append(f"scenario {self.scenario}")
         if self.epoch is not None:
             parts.append(f"epoch {self.epoch}")
+        if self.path and self.line is not None and self.path.endswith(".py"):
+            parts.append(f"{self.path}:{self.line}")
+            return ", ".join(parts)
         if self.path:
             parts.append(self.path)
         if self.line is not None:

@@ -97,7 +97,8 @@ def test_the_rules_are_used_by_the_engines_only() -> None:
     # list them; nothing else (facts, reporters, data, S3) may depend on them.
     allowed = ("pie_conformance.rules", "pie_conformance.harness", "pie_conformance.validate",
                "pie_conformance.trainlog", "pie_conformance.commands", "pie_conformance._pytest_items",
-               "pie_conformance.strategies")  # strategies draw valid logs by the LOG rules' own definitions
+               "pie_conformance.strategies",  # draws valid logs by the LOG rules' own definitions
+               "pie_conformance.crash")  # names what a crash installs with the SRC rules' index
     for name in MODULES:
         uses = [m for m in _kit_imports(name) if _in(m, "pie_conformance.rules")
                 and m != "pie_conformance.rules.CATALOGUE_BY_ID"]

@@ -51,7 +51,7 @@ CATALOGUE_BY_ID: dict[str, tuple[Severity, str]] = {
 _ORDER = {rid: i for i, (rid, _, _) in enumerate(CATALOGUE)}
 
 #: The modules whose import registers the rules of one family each.
-_FAMILY_MODULES = ("cfg", "log", "prg", "out", "run", "res")
+_FAMILY_MODULES = ("cfg", "log", "prg", "out", "run", "res", "src")
 
 
 class Phase(str, enum.Enum):

@@ -62,13 +62,28 @@ def exit_status(run: RunRecord) -> Iterator[Problem]:
         got = f"it was killed by {name}"
     else:
         got = f"got {rc}"
-    last = _last_line(run.stderr_tail)
-    said = f": {last}" if last else ""
+    from pie_conformance.crash import crash_hint, parse_crash
+
+    crash = parse_crash(run.stderr_tail)
+    if crash is None:
+        last = _last_line(run.stderr_tail)
+        said = f": {last}" if last else ""
+        yield Problem(
+            f"expected exit status 0, {got} {run.when()}{said}",
+            hint=_stderr_hint(run, "the script crashed; fix the error it reports"),
+            epoch=run.last_k,
+            path="train.py",
+        )
+        return
+    # What raised where, in the script's own file and line, with the kit's frames taken out.
+    lead = crash_hint(crash, run.traincfg) or "the script crashed; fix the error it reports"
+    shown = "\n      ".join(crash.traceback.splitlines()[-12:])
     yield Problem(
-        f"expected exit status 0, {got} {run.when()}{said}",
-        hint=_stderr_hint(run, "the script crashed; fix the error it reports"),
+        f"expected exit status 0, {got} {run.when()}: {crash.summary()}",
+        hint=f"{lead}; the traceback on its stderr, the kit's own frames left out:\n      {shown}",
         epoch=run.last_k,
-        path="train.py",
+        path=crash.frame.relpath if crash.frame and crash.frame.relpath else "train.py",
+        line=crash.frame.line if crash.frame else None,
     )
 
 
