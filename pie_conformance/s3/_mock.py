@@ -303,8 +303,10 @@ class MockS3Server:
 
     def stats(self) -> dict[str, int]:
         """The server's counters: ``memo_entries``, ``memo_bytes``, ``memo_hits``, ``memo_misses``,
-        ``refused`` (bodies past the limit), ``max_object_size``, ``max_rss_bytes`` (the serving process's
-        peak resident memory, ``ru_maxrss``) and ``pid``. The in-process variant keeps no memo (zeros)."""
+        ``refused`` (bodies past the limit), ``handled`` and ``handle_ns`` (requests answered and the time
+        spent on them, from request line to answer), ``max_object_size``, ``max_rss_bytes`` (the serving
+        process's peak resident memory, ``ru_maxrss``) and ``pid``. The in-process variant has no memo and no
+        HTTP front (zeros)."""
         if self.in_process:
             import resource
 
@@ -313,7 +315,7 @@ class MockS3Server:
                 refused = self._refused
             return {
                 "pid": os.getpid(), "memo_entries": 0, "memo_bytes": 0, "memo_hits": 0, "memo_misses": 0,
-                "refused": refused, "max_object_size": self.max_object_size,
+                "refused": refused, "handled": 0, "handle_ns": 0, "max_object_size": self.max_object_size,
                 "max_rss_bytes": peak if sys.platform == "darwin" else peak * 1024,
             }
         return {str(k): int(v) for k, v in self._control("stats", "GET").items()}

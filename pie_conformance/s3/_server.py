@@ -25,7 +25,9 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Hashable, Iterable
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import IO, Any
 from urllib.parse import parse_qs, unquote
@@ -183,6 +185,8 @@ class RecordingApp:
         self._hits = 0
         self._misses = 0
         self._refused = 0
+        self._handled = 0  # requests answered by the HTTP front, and the time spent on them (not waiting)
+        self._handle_ns = 0
 
     # -- plumbing -------------------------------------------------------------------------------
     def _call_inner(self, environ: dict[str, Any]) -> _Response:
@@ -191,6 +195,12 @@ class RecordingApp:
     def _clear_cache(self) -> None:
         self._cache.clear()
         self._cache_bytes = 0
+
+    def note_handled(self, nanoseconds: int) -> None:
+        """Count one request the HTTP front answered and the time it took, from request line to answer."""
+        with self._lock:
+            self._handled += 1
+            self._handle_ns += nanoseconds
 
     def stats(self) -> dict[str, int]:
         """Counters: memo entries, bytes, hits and misses, refused bodies, the size limit, peak memory."""
@@ -203,6 +213,8 @@ class RecordingApp:
                 "memo_hits": self._hits,
                 "memo_misses": self._misses,
                 "refused": self._refused,
+                "handled": self._handled,
+                "handle_ns": self._handle_ns,
                 "max_object_size": self.max_object_size,
                 # ru_maxrss is in KiB on Linux, in bytes on macOS.
                 "max_rss_bytes": peak if sys.platform == "darwin" else peak * 1024,
@@ -356,6 +368,59 @@ def build_app(token: str, cache: bool = True, max_object_size: int = DEFAULT_MAX
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "date", "server"}
 
 
+_HTTP_VERSION = re.compile(r"HTTP/(\d{1,10})\.(\d{1,10})")
+_MAX_HEADERS = 100  # as http.client
+_MAX_LINE = 65536
+
+
+class _Headers:
+    """A request's headers: ``get`` and ``[]`` by any case (the first of repeated ones, None when absent) and
+    ``items()`` in arrival order, as ``email.message.Message`` gives them, read without the email parser."""
+
+    __slots__ = ("_first", "_items")
+
+    def __init__(self, items: list[tuple[str, str]]) -> None:
+        self._items = items
+        self._first: dict[str, str] = {}
+        for name, value in items:
+            self._first.setdefault(name.lower(), value)
+
+    @classmethod
+    def read(cls, rfile: io.BufferedIOBase) -> _Headers | str:
+        """The headers up to the blank line, or what is wrong with them (too long a line, too many)."""
+        items: list[tuple[str, str]] = []
+        while True:
+            line = rfile.readline(_MAX_LINE + 1)
+            if len(line) > _MAX_LINE:
+                return "Line too long"
+            if line in (b"\r\n", b"\n", b""):
+                return cls(items)
+            if len(items) >= _MAX_HEADERS:
+                return "Too many headers"
+            text = line.decode("iso-8859-1").rstrip("\r\n")
+            if text[:1] in (" ", "\t") and items:  # an obsolete folded line continues the previous value
+                name, value = items[-1]
+                items[-1] = (name, f"{value} {text.strip()}")
+                continue
+            name, sep, value = text.partition(":")
+            if sep:
+                items.append((name.strip(), value.strip(" \t")))
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The first value of header ``name`` (any case), else ``default``."""
+        return self._first.get(name.lower(), default)
+
+    def __getitem__(self, name: str) -> str | None:
+        return self._first.get(name.lower())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._first
+
+    def items(self) -> list[tuple[str, str]]:
+        """Every (name, value), repeated ones included, in arrival order."""
+        return list(self._items)
+
+
 class _BadRequest(Exception):
     """A request the front cannot read (a malformed length or chunk): answered 400, connection closed."""
 
@@ -368,6 +433,8 @@ class _Handler(BaseHTTPRequestHandler):
     app: RecordingApp
     server_name = "127.0.0.1"
     server_port = "0"
+    raw_requestline: bytes
+    _started = 0
 
     def setup(self) -> None:
         super().setup()
@@ -376,6 +443,49 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         pass
+
+    def parse_request(self) -> bool:
+        """Parse the request line and headers (as the base class does, without its slow email parser).
+
+        The clock of the request starts here: its first line has come. On failure an error answer has been
+        sent and False is returned.
+        """
+        self._started = time.perf_counter_ns()
+        self.command = None  # type: ignore[assignment]  # set in case of an error on the first line
+        self.request_version = self.default_request_version
+        self.close_connection = True
+        self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        words = self.requestline.split()
+        if len(words) != 3:  # S3 clients speak HTTP/1.x; HTTP/0.9 and garbage are refused
+            if words:
+                self.send_error(HTTPStatus.BAD_REQUEST, f"Bad request syntax ({self.requestline!r})")
+            return False
+        command, path, version = words
+        match = _HTTP_VERSION.fullmatch(version)
+        if match is None:
+            self.send_error(HTTPStatus.BAD_REQUEST, f"Bad request version ({version!r})")
+            return False
+        number = (int(match.group(1)), int(match.group(2)))
+        if number >= (2, 0):
+            self.send_error(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, f"Invalid HTTP version ({version})")
+            return False
+        self.request_version = version
+        self.close_connection = number < (1, 1)
+        # As the base class: "//x" would read as a host to some clients (gh-87389).
+        self.command, self.path = command, "/" + path.lstrip("/") if path.startswith("//") else path
+        headers = _Headers.read(self.rfile)
+        if isinstance(headers, str):
+            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, headers)
+            return False
+        self.headers = headers  # type: ignore[assignment]  # what the handler reads of a Message
+        connection = headers.get("Connection", "").lower()
+        if connection == "close":
+            self.close_connection = True
+        elif connection == "keep-alive":
+            self.close_connection = False
+        if headers.get("Expect", "").lower() == "100-continue" and number >= (1, 1):
+            return self.handle_expect_100()
+        return True
 
     # -- request bodies: spooled, never larger than the limit -------------------------------------
     def _lengths(self) -> tuple[int | None, int | None]:
@@ -580,6 +690,7 @@ class _Handler(BaseHTTPRequestHandler):
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
         self.wfile.write(head + payload)
+        self.app.note_handled(time.perf_counter_ns() - self._started)
 
     def _do(self) -> None:
         self._serve()
