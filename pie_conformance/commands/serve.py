@@ -35,6 +35,13 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
         "--env-file", metavar="FILE", help="also write the export lines to FILE (for `source`)"
     )
     parser.add_argument(
+        "--max-object-size",
+        metavar="SIZE",
+        default=None,
+        help="the mock refuses larger uploads with EntityTooLarge, without holding them in memory "
+        "(bytes, or e.g. 512MiB, 2GiB; default: $PIE_S3_MAX_OBJECT_SIZE, else 1GiB)",
+    )
+    parser.add_argument(
         "--traincfg", metavar="FILE", help="also write the dataset's matching traincfg.json to FILE"
     )
     remote = parser.add_argument_group(
@@ -168,11 +175,21 @@ def execute(args: argparse.Namespace) -> int:
     if args.prefix and not args.endpoint_url:
         raise UsageError("--prefix names a dataset on an --endpoint-url; the mock starts empty")
     if args.endpoint_url:
+        if args.max_object_size is not None:
+            raise UsageError("--max-object-size sets the mock's limit; an --endpoint-url has its own")
         return _serve_external(args)
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port: expected 0..65535, got {args.port}")
     from pie_conformance.s3 import DatasetStore, MockS3Server, aiutils_env, registry_for
 
+    max_object_size = None
+    if args.max_object_size is not None:
+        from pie_conformance.s3._server import parse_size
+
+        try:
+            max_object_size = parse_size(args.max_object_size)
+        except ValueError as exc:
+            raise UsageError(f"--max-object-size: {exc}") from None
     dataset = _load_dataset(args)
     stop = threading.Event()
 
@@ -184,7 +201,7 @@ def execute(args: argparse.Namespace) -> int:
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    server = MockS3Server(port=args.port)
+    server = MockS3Server(port=args.port, max_object_size=max_object_size)
     try:
         server.start()
         DatasetStore(server.endpoint_url).upload(dataset)

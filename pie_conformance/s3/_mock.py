@@ -3,6 +3,7 @@
 By default the server runs in a child process (its own moto state and its own interpreter lock, so
 several servers can run at once and a busy caller does not slow it down). ``in_process=True`` uses
 moto's ``mock_aws`` inside this process instead: no socket at all, for unit tests that use boto3 here.
+Either refuses request bodies larger than ``max_object_size`` (``EntityTooLarge``, 400).
 """
 
 from __future__ import annotations
@@ -18,29 +19,64 @@ import time
 from types import TracebackType
 from typing import Any
 
-from pie_conformance.errors import KitEnvironmentError
+from pie_conformance.errors import KitEnvironmentError, UsageError
 from pie_conformance.s3._record import S3Request, classify, deleted_keys, split_target
-from pie_conformance.s3._server import CONTROL_ENV, CONTROL_HEADER
+from pie_conformance.s3._server import (
+    CONTROL_ENV,
+    CONTROL_HEADER,
+    DEFAULT_MAX_OBJECT_SIZE,
+    MAX_OBJECT_SIZE_ENV,
+    error_body,
+    parse_size,
+)
 
 #: The endpoint the in-process variant answers on (moto intercepts it before any connection is made).
 IN_PROCESS_ENDPOINT = "https://s3.us-east-1.amazonaws.com"
 _START_TIMEOUT = 60.0
 
 
+def default_max_object_size() -> int:
+    """The object size limit of a server made without one: ``PIE_S3_MAX_OBJECT_SIZE`` if set, else 1 GiB."""
+    text = os.environ.get(MAX_OBJECT_SIZE_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_OBJECT_SIZE
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise UsageError(f"{MAX_OBJECT_SIZE_ENV}: {exc}") from None
+
+
 class MockS3Server:
-    """A mock S3 endpoint, started by ``with`` (or ``start()``) and stopped on exit (or ``stop()``)."""
+    """A mock S3 endpoint, started by ``with`` (or ``start()``) and stopped on exit (or ``stop()``).
+
+    ``cache=False`` answers every read from moto (no memo). ``max_object_size`` (bytes) is the largest
+    request body accepted; larger ones are refused with ``EntityTooLarge`` without being kept in memory
+    (default: ``PIE_S3_MAX_OBJECT_SIZE`` from the environment, e.g. ``512MiB``, else 1 GiB).
+    """
 
     _in_process_owner: MockS3Server | None = None
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, *, in_process: bool = False, cache: bool = True
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        in_process: bool = False,
+        cache: bool = True,
+        max_object_size: int | None = None,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError(f"expected a loopback host for the mock S3, got {host!r}")
+        if max_object_size is None:
+            max_object_size = default_max_object_size()
+        elif isinstance(max_object_size, bool) or not isinstance(max_object_size, int) or max_object_size < 1:
+            raise ValueError(f"expected max_object_size in bytes (at least 1), got {max_object_size!r}")
         self.host = host
         self.port = port
         self.in_process = in_process
         self.cache = cache
+        self.max_object_size = max_object_size
+        self._refused = 0
         self._token = secrets.token_hex(16)
         self._process: subprocess.Popen[bytes] | None = None
         self._mock: Any = None
@@ -115,6 +151,8 @@ class MockS3Server:
             self.host,
             "--port",
             str(self.port),
+            "--max-object-size",
+            str(self.max_object_size),
         ]
         if not self.cache:
             cmd.append("--no-cache")
@@ -188,6 +226,18 @@ class MockS3Server:
             query = rest.partition("?")[2]
             bucket, key = split_target(host, "/" + rest)
             op = classify(request.method, bucket, key, query)
+            size = _body_size(request)
+            if size > self.max_object_size:
+                with lock:
+                    self._refused += 1
+                    log.append(S3Request(op, bucket, key, size, 400))
+                data = error_body(
+                    "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size",
+                    ProposedSize=size, MaxSizeAllowed=self.max_object_size,
+                )
+                return AWSResponse(
+                    request.url, 400, {"Content-Type": "application/xml"}, MockRawResponse(data)
+                )
             result = botocore_stubber.process_request(request)
             if result is None:
                 return None
@@ -250,6 +300,25 @@ class MockS3Server:
             with self._log_lock:
                 return list(self._log[since:])
         return [S3Request.from_dict(d) for d in self._control(f"requests?since={int(since)}", "GET")]
+
+    def stats(self) -> dict[str, int]:
+        """The server's counters: ``memo_entries``, ``memo_bytes``, ``memo_hits``, ``memo_misses``,
+        ``refused`` (bodies past the limit), ``handled`` and ``handle_ns`` (requests answered and the time
+        spent on them, from request line to answer), ``max_object_size``, ``max_rss_bytes`` (the serving
+        process's peak resident memory, ``ru_maxrss``) and ``pid``. The in-process variant has no memo and no
+        HTTP front (zeros)."""
+        if self.in_process:
+            import resource
+
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            with self._log_lock:
+                refused = self._refused
+            return {
+                "pid": os.getpid(), "memo_entries": 0, "memo_bytes": 0, "memo_hits": 0, "memo_misses": 0,
+                "refused": refused, "handled": 0, "handle_ns": 0, "max_object_size": self.max_object_size,
+                "max_rss_bytes": peak if sys.platform == "darwin" else peak * 1024,
+            }
+        return {str(k): int(v) for k, v in self._control("stats", "GET").items()}
 
     def clear_requests(self) -> None:
         """Forget the requests recorded so far."""

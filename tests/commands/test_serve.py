@@ -182,3 +182,46 @@ def test_a_port_in_use_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> N
         assert main(["serve", "--task", "segmentation", "--images", "1", "--port", str(port)]) == 2
     err = capsys.readouterr().err
     assert f"did not start on 127.0.0.1:{port}" in err and "in use" in err
+
+
+def test_max_object_size_reaches_the_mock(tmp_path: Path) -> None:
+    from botocore.exceptions import ClientError
+
+    from pie_conformance.s3 import make_client
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pie_conformance", "serve", "--task", "segmentation", "--images", "1",
+         "--max-object-size", "1MiB"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.startswith("# serving on"):
+                break
+        env = _parse_exports(lines)
+        keys = env["PIE_S3_ACCESS_KEY_ID"], env["PIE_S3_SECRET_ACCESS_KEY"]
+        s3 = make_client(env["PIE_S3_ENDPOINT_URL"], *keys)
+        with pytest.raises(ClientError, match="EntityTooLarge"):
+            s3.put_object(Bucket=BUCKET, Key="big", Body=b"x" * (2 * 1024 * 1024))
+        s3.put_object(Bucket=BUCKET, Key="fits", Body=b"x" * 1024)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--max-object-size", "lots"], "--max-object-size: expected a size"),
+        (["--max-object-size", "1GiB", "--endpoint-url", "http://127.0.0.1:9"], "--endpoint-url has its own"),
+    ],
+)
+def test_a_bad_max_object_size_is_a_usage_error(
+    extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", "--task", "segmentation", "--images", "1", *extra]) == 2
+    assert message in capsys.readouterr().err

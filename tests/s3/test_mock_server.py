@@ -87,7 +87,7 @@ def test_a_write_throws_the_cached_read_away(server: MockS3Server) -> None:
     assert [r.op for r in server.requests()].count("GET") == 5  # cached reads are recorded too
 
 
-def test_range_reads_bypass_the_cache(server: MockS3Server) -> None:
+def test_range_reads_get_their_range_not_the_memoised_whole(server: MockS3Server) -> None:
     s3 = _client(server)
     s3.create_bucket(Bucket=BUCKET)
     s3.put_object(Bucket=BUCKET, Key="r", Body=b"0123456789")
