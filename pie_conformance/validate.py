@@ -89,7 +89,11 @@ def validate_trainlog(source: _Input, traincfg: _Input | None = None, *, final: 
             raise UsageError(f"traincfg {cfg_subject} is not a JSON object; see `pie-check validate-cfg`")
     raw, obj, subject = _resolve(source, "trainlog")
     checker = TrainlogChecker(cfg, path=subject if not subject.startswith("<") else "trainlog.json")
-    findings = checker.check(raw, final=final) if raw is not None else checker.check_object(obj, final=final)
+    # One streaming pass: memory near the file's size, however many entries it holds.
+    if raw is not None:
+        findings = checker.check_once(raw, final=final)
+    else:
+        findings = checker.check_object(obj, final=final)
     return Report(
         kind="trainlog",
         subject=subject,
