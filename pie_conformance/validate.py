@@ -88,7 +88,11 @@ def validate_trainlog(source: _Input, traincfg: _Input | None = None, *, final: 
     rules = rules_for(Phase.LOG)  # an offline file: LOG001 ("exists when the line is read") needs a run
     path = subject if not subject.startswith("<") else "trainlog.json"
     checker = TrainlogChecker(cfg, path=path, rules=rules)
-    findings = checker.check(raw, final=final) if raw is not None else checker.check_object(obj, final=final)
+    # One streaming pass: memory near the file's size, however many entries it holds.
+    if raw is not None:
+        findings = checker.check_once(raw, final=final)
+    else:
+        findings = checker.check_object(obj, final=final)
     return Report(
         kind="trainlog",
         subject=subject,
