@@ -155,8 +155,6 @@ def execute(args: argparse.Namespace) -> int:
             sandbox=args.sandbox, limits=limits,
         )
         html.write()
-    except ValueError as exc:  # a dataset the options cannot make
-        raise UsageError(str(exc)) from None
     finally:
         if bar is not None:
             bar.close()
