@@ -9,25 +9,43 @@ import sys
 HELP = "list every rule: ID, severity and summary"
 
 
+#: The formats of the catalogue: the report formats that make sense for a list of rules, and Markdown.
+FORMATS = ("text", "json", "junit", "sarif", "markdown")
+
+
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     """Options of ``pie-check rules``."""
-    parser.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    parser.add_argument(
+        "--format", choices=FORMATS, default="text",
+        help="text, json (schemas/report.schema.json), junit (one passed case per rule), sarif (the rules as "
+        "a SARIF tool driver) or markdown (docs/rules.md) (default: text)",
+    )
 
 
 def execute(args: argparse.Namespace) -> int:
     """Print the catalogue of registered rules."""
     from pie_conformance.rules import all_rules
 
-    rules = all_rules()
+    out = sys.stdout
     if args.format == "json":
-        rows = [{"id": r.id, "severity": r.severity.value, "summary": r.summary} for r in rules]
-        json.dump(rows, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        from pie_conformance.reporters.json import catalogue_dict
+
+        json.dump(catalogue_dict(), out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    elif args.format == "sarif":
+        from pie_conformance.reporters.sarif import catalogue_sarif
+
+        json.dump(catalogue_sarif(), out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    elif args.format == "junit":
+        from pie_conformance.reporters.junit import write_catalogue_junit
+
+        write_catalogue_junit(out)
     elif args.format == "markdown":
-        sys.stdout.write(render_markdown())
+        out.write(render_markdown())
     else:
-        for r in rules:
-            sys.stdout.write(f"{r.id}  {r.severity.value:<7}  {r.summary}\n")
+        for r in all_rules():
+            out.write(f"{r.id}  {r.severity.value:<7}  {r.summary}\n")
     return 0
 
 

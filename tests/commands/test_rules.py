@@ -31,6 +31,29 @@ def test_text_and_json_formats(capsys: pytest.CaptureFixture[str]) -> None:
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == len(all_rules()) and lines[0].startswith("CFG001  error")
     assert main(["rules", "--format", "json"]) == 0
-    listed = json.loads(capsys.readouterr().out)
+    catalogue = json.loads(capsys.readouterr().out)
+    assert catalogue["report_version"] == 1 and catalogue["kind"] == "rules"
+    listed = catalogue["rules"]
     assert [r["id"] for r in listed] == [r.id for r in all_rules()]
     assert {"id", "severity", "summary"} == set(listed[0])
+
+
+def test_junit_format_has_a_passed_case_per_rule(capsys: pytest.CaptureFixture[str]) -> None:
+    import xml.etree.ElementTree as ET
+
+    assert main(["rules", "--format", "junit"]) == 0
+    suite = ET.fromstring(capsys.readouterr().out.split("\n", 1)[1])
+    cases = suite.findall("testcase")
+    assert suite.get("tests") == str(len(cases)) == str(len(all_rules())) and suite.get("failures") == "0"
+    assert [c.get("name", "").split()[0] for c in cases] == [r.id for r in all_rules()]
+    assert all(c.find("failure") is None for c in cases)
+    severities = {p.get("value") for c in cases for p in c.iter("property") if p.get("name") == "severity"}
+    assert severities == {"error", "warning"}
+
+
+def test_sarif_format_lists_every_rule_as_the_tool_driver(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rules", "--format", "sarif"]) == 0
+    log = json.loads(capsys.readouterr().out)
+    (run,) = log["runs"]
+    assert run["results"] == []
+    assert [r["id"] for r in run["tool"]["driver"]["rules"]] == [r.id for r in all_rules()]
