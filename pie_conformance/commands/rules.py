@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TextIO
 
 HELP = "list every rule: ID, severity and summary"
 
@@ -20,33 +21,46 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
         help="text, json (schemas/report.schema.json), junit (one passed case per rule), sarif (the rules as "
         "a SARIF tool driver) or markdown (docs/rules.md) (default: text)",
     )
+    parser.add_argument("--output", "-o", metavar="FILE", help="write it to FILE instead of stdout")
 
 
 def execute(args: argparse.Namespace) -> int:
-    """Print the catalogue of registered rules."""
+    """Print the catalogue of registered rules (or write it to ``--output``)."""
+    if not args.output:
+        _write(args.format, sys.stdout)
+        return 0
+    from pie_conformance.errors import UsageError
+
+    try:
+        with open(args.output, "w", encoding="utf-8") as out:
+            _write(args.format, out)
+    except OSError as exc:
+        raise UsageError(f"cannot write the catalogue to {args.output}: {exc.strerror or exc}") from None
+    return 0
+
+
+def _write(fmt: str, out: TextIO) -> None:
     from pie_conformance.rules import all_rules
 
-    out = sys.stdout
-    if args.format == "json":
+    if fmt == "json":
         from pie_conformance.reporters.json import catalogue_dict
 
         json.dump(catalogue_dict(), out, indent=2, ensure_ascii=False)
         out.write("\n")
-    elif args.format == "sarif":
+    elif fmt == "sarif":
         from pie_conformance.reporters.sarif import catalogue_sarif
 
         json.dump(catalogue_sarif(), out, indent=2, ensure_ascii=False)
         out.write("\n")
-    elif args.format == "junit":
+    elif fmt == "junit":
         from pie_conformance.reporters.junit import write_catalogue_junit
 
         write_catalogue_junit(out)
-    elif args.format == "markdown":
+    elif fmt == "markdown":
         out.write(render_markdown())
     else:
         for r in all_rules():
             out.write(f"{r.id}  {r.severity.value:<7}  {r.summary}\n")
-    return 0
 
 
 def render_markdown() -> str:

@@ -57,3 +57,12 @@ def test_sarif_format_lists_every_rule_as_the_tool_driver(capsys: pytest.Capture
     (run,) = log["runs"]
     assert run["results"] == []
     assert [r["id"] for r in run["tool"]["driver"]["rules"]] == [r.id for r in all_rules()]
+
+
+def test_output_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "rules.json"
+    assert main(["rules", "--format", "json", "--output", str(target)]) == 0
+    assert capsys.readouterr().out == ""
+    assert len(json.loads(target.read_text(encoding="utf-8"))["rules"]) == len(all_rules())
+    assert main(["rules", "--output", str(tmp_path)]) == 2
+    assert "cannot write the catalogue to" in capsys.readouterr().err
