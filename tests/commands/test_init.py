@@ -1,4 +1,4 @@
-"""``pie-check init --task T DIR``: a starting folder from the bundled reference script, conformant as written."""
+"""``pie-check init --task T DIR``: a starting folder from the bundled reference script, conformant as is."""
 
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ def test_init_refuses_a_folder_that_is_not_empty(tmp_path: Path, capsys: pytest.
     assert "is not empty; choose a new folder, or add --force" in capsys.readouterr().err
     assert (tmp_path / "train.py").read_text() == "print('my own script')\n"
     assert main(["init", "--task", "detection", str(tmp_path), "--force"]) == 0
-    assert (tmp_path / "train.py").read_bytes() == (ROOT / "reference_scripts/detection/train.py").read_bytes()
+    reference = ROOT / "reference_scripts" / "detection" / "train.py"
+    assert (tmp_path / "train.py").read_bytes() == reference.read_bytes()
     assert (tmp_path / "notes.txt").read_text() == "mine\n"  # --force replaces only the files it writes
 
 
