@@ -162,3 +162,35 @@ class _FixedParser:
     def parse_args(self, argv: object) -> object:
         self._args._execute = self._execute  # type: ignore[attr-defined]
         return self._args
+
+
+_BASE_INSTALL_RUN = """
+import sys
+for name in ("numpy", "PIL", "moto", "boto3", "botocore", "hypothesis", "torch"):
+    sys.modules[name] = None  # importing any of them fails
+from pie_conformance.cli import main
+cfg, log = "tests/cases/cfg/", "tests/cases/log/"
+statuses = [
+    main(["validate-cfg", cfg + "pass/guide_detection.json", cfg + "CFG005/fail/epochs_zero.json",
+          "--format", "sarif"]),
+    main(["validate-log", log + "pass/guide_example.json", "--traincfg", log + "traincfg.json",
+          "--format", "github"]),
+    main(["rules", "--format", "junit"]),
+    main(["schema", "report"]),
+    main(["init", "--task", "detection", sys.argv[1]]),
+]
+print("STATUSES", statuses)
+"""
+
+
+def test_the_base_install_commands_import_nothing_of_the_run_extra(tmp_path: object) -> None:
+    # What `pip install pie-conformance` (jsonschema only) must run: the validators, rules, schema, init.
+    import os
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    job = Path(str(tmp_path)) / "job"
+    done = subprocess.run([sys.executable, "-c", _BASE_INSTALL_RUN, str(job)], cwd=root, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(root)})
+    assert "STATUSES [1, 0, 0, 0, 0]" in done.stdout, done.stderr[-2000:]

@@ -1,4 +1,9 @@
-"""``pie-check rules``: the whole rule catalogue."""
+"""``pie-check rules``: the whole rule catalogue.
+
+Read from the catalogue of CONTRACT.md (``pie_conformance.rules.CATALOGUE_BY_ID``), not from the rule
+modules, so that it needs nothing beyond the base install (the OUT rules import numpy and Pillow); a test
+keeps every catalogued rule registered.
+"""
 
 from __future__ import annotations
 
@@ -40,7 +45,7 @@ def execute(args: argparse.Namespace) -> int:
 
 
 def _write(fmt: str, out: TextIO) -> None:
-    from pie_conformance.rules import all_rules
+    from pie_conformance.rules import CATALOGUE_BY_ID
 
     if fmt == "json":
         from pie_conformance.reporters.json import catalogue_dict
@@ -59,13 +64,13 @@ def _write(fmt: str, out: TextIO) -> None:
     elif fmt == "markdown":
         out.write(render_markdown())
     else:
-        for r in all_rules():
-            out.write(f"{r.id}  {r.severity.value:<7}  {r.summary}\n")
+        for rid, (severity, summary) in CATALOGUE_BY_ID.items():
+            out.write(f"{rid}  {severity.value:<7}  {summary}\n")
 
 
 def render_markdown() -> str:
     """The rule catalogue as the Markdown of docs/rules.md (tests keep the file equal to this)."""
-    from pie_conformance.rules import all_rules
+    from pie_conformance.rules import CATALOGUE_BY_ID
 
     lines = [
         "# Rules",
@@ -77,5 +82,8 @@ def render_markdown() -> str:
         "| ID | severity | rule |",
         "|---|---|---|",
     ]
-    lines += [f"| {r.id} | {r.severity.value} | {r.summary.replace('|', '&#124;')} |" for r in all_rules()]
+    lines += [
+        f"| {rid} | {severity.value} | {summary.replace('|', '&#124;')} |"
+        for rid, (severity, summary) in CATALOGUE_BY_ID.items()
+    ]
     return "\n".join(lines) + "\n"

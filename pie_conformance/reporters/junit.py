@@ -70,13 +70,10 @@ def _write(suite: ET.Element, out: TextIO) -> None:
 
 def write_catalogue_junit(out: TextIO) -> None:
     """The rule catalogue as a JUnit suite of passed test cases, one per rule (``rules --format junit``)."""
-    from pie_conformance.rules import all_rules
-
-    rules = all_rules()
-    suite = ET.Element("testsuite", name="pie-conformance rules", tests=str(len(rules)), failures="0",
-                       errors="0", time="0.000")
-    for r in rules:
-        case = ET.SubElement(suite, "testcase", classname=f"pie.rules.{r.id[:3]}", name=f"{r.id} {r.summary}")
+    suite = ET.Element("testsuite", name="pie-conformance rules", tests=str(len(CATALOGUE_BY_ID)),
+                       failures="0", errors="0", time="0.000")
+    for rid, (severity, summary) in CATALOGUE_BY_ID.items():
+        case = ET.SubElement(suite, "testcase", classname=f"pie.rules.{rid[:3]}", name=f"{rid} {summary}")
         props = ET.SubElement(case, "properties")
-        ET.SubElement(props, "property", name="severity", value=r.severity.value)
+        ET.SubElement(props, "property", name="severity", value=severity.value)
     _write(suite, out)

@@ -66,3 +66,11 @@ def test_output_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert len(json.loads(target.read_text(encoding="utf-8"))["rules"]) == len(all_rules())
     assert main(["rules", "--output", str(tmp_path)]) == 2
     assert "cannot write the catalogue to" in capsys.readouterr().err
+
+
+def test_the_catalogue_listed_is_the_registry() -> None:
+    # `pie-check rules` reads the catalogue (no rule module imported); every catalogued rule is registered.
+    from pie_conformance.rules import CATALOGUE_BY_ID
+
+    assert list(CATALOGUE_BY_ID) == [r.id for r in all_rules()]
+    assert all(CATALOGUE_BY_ID[r.id] == (r.severity, r.summary) for r in all_rules())
