@@ -72,6 +72,21 @@ def test_dataset_check_writes_a_report_that_follows_the_schema(
     _assert_valid(validator, document)
 
 
+def test_a_report_of_input_problems_follows_the_schema_and_is_not_conformant(
+    validator: Draft202012Validator,
+) -> None:
+    # The shape a folder check takes: no rule findings, problems of the input instead.
+    from pie_conformance.findings import Report
+    from pie_conformance.reporters.json import report_dict
+
+    problem = {"path": "train/", "message": "train/: missing (expected train/images/)"}
+    report = Report(kind="dataset", subject="data/seg", task="segmentation", extra={"problems": [problem]})
+    assert not report.conformant and report.problems[0]["path"] == "train/"
+    document = report_dict(report)
+    assert document["conformant"] is False
+    _assert_valid(validator, document)
+
+
 @pytest.mark.slow
 def test_run_writes_a_report_that_follows_the_schema(
     validator: Draft202012Validator, capsys: pytest.CaptureFixture[str]
@@ -98,6 +113,7 @@ def test_the_schema_refuses_what_a_careless_writer_would_write(
         (good, lambda d: d["findings"][0].update(severity="fatal")),
         (good, lambda d: d["findings"][0].pop("message")),
         (good, lambda d: d.update(files=[{"path": "a.json"}])),
+        (good, lambda d: d.update(problems=[{"path": "a.json"}])),
         (catalogue, lambda d: d.update(rules=[])),
         (catalogue, lambda d: d["rules"][0].pop("summary")),
     ):
