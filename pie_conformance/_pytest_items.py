@@ -96,7 +96,7 @@ def judge(
     rule_id: str,
     *,
     first_scenario: str,
-    strict: bool = False,
+    fail_on_warning: bool = False,
     registered: set[str] | None = None,
     gpu_num: int | None = None,
     check_buffering: bool = False,
@@ -107,7 +107,7 @@ def judge(
     if errors:
         return Verdict("failed", found)
     if found:
-        return Verdict("failed" if strict else "warned", found)
+        return Verdict("failed" if fail_on_warning else "warned", found)
     # No finding: the item passes unless the rule was not actually judged in this scenario.
     result = next((s for s in report.scenarios if s.name == scenario), None)
     if result is None:
@@ -225,7 +225,7 @@ class PieRuleItem(pytest.Item):
             scenario,
             self.name,
             first_scenario=script.scenarios[0],
-            strict=script.settings.strict,
+            fail_on_warning=script.settings.fail_on_warning,
             gpu_num=script.settings.gpu_num,
             check_buffering=script.settings.check_buffering,
         )

@@ -208,12 +208,17 @@ OPTIONS: tuple[OptionSpec, ...] = (
         ini_type="bool",
     ),
     OptionSpec(
-        "--pie-strict",
-        "pie_strict",
-        "treat warnings of the contract (e.g. PRG005, OUT003) as failures of their test items",
+        "--pie-fail-on-warning",
+        "pie_fail_on_warning",
+        "fail the test items of warnings of the contract (e.g. PRG005, OUT003) too, not only of errors",
         ini_type="bool",
     ),
 )
+
+#: Old names kept working: old ini key -> (the option it stands for, the old flag). Using one warns.
+DEPRECATED_ALIASES: dict[str, tuple[str, str]] = {
+    "pie_strict": ("pie_fail_on_warning", "--pie-strict"),
+}
 
 OPTION_BY_INI: dict[str, OptionSpec] = {o.ini: o for o in OPTIONS}
 
@@ -235,6 +240,11 @@ def add_options(parser: pytest.Parser) -> None:
                 spec.flag, action="store", dest=spec.dest, default=None, metavar=spec.metavar, help=spec.help
             )
             parser.addini(spec.ini, spec.help, type="string", default="")
+    for old_ini, (new_ini, old_flag) in DEPRECATED_ALIASES.items():
+        new_spec = OPTION_BY_INI[new_ini]
+        text = f"deprecated: the old name of {new_spec.flag} ({new_ini})"
+        group.addoption(old_flag, action="store_true", dest=old_ini, default=None, help=text)
+        parser.addini(old_ini, text, type="bool", default=False)
 
 
 @dataclass(frozen=True)
@@ -253,7 +263,7 @@ class PieSettings:
     seed: int | None = None
     explore_budget: float | None = None
     check_buffering: bool = False
-    strict: bool = False
+    fail_on_warning: bool = False
 
 
 def _origin(spec: OptionSpec, from_cli: bool) -> str:
@@ -325,7 +335,7 @@ def read_settings(config: pytest.Config) -> PieSettings:
         seed=values["pie_seed"],
         explore_budget=values["pie_explore_budget"],
         check_buffering=values["pie_check_buffering"],
-        strict=values["pie_strict"],
+        fail_on_warning=values["pie_fail_on_warning"] or _deprecated_alias(config, "pie_strict"),
     )
     if settings.scripts and settings.task is None:
         raise pytest.UsageError(
@@ -333,6 +343,24 @@ def read_settings(config: pytest.Config) -> PieSettings:
             f"{', '.join(TASKS)} (or the ini option pie_task)"
         )
     return settings
+
+
+def _deprecated_alias(config: pytest.Config, old_ini: str) -> bool:
+    # An old switch still works, with a warning that names the new one.
+    new_ini, old_flag = DEPRECATED_ALIASES[old_ini]
+    from_cli = bool(getattr(config.option, old_ini, None))
+    if not from_cli and not config.getini(old_ini):
+        return False
+    from pie_conformance._pytest_items import PieConformanceWarning
+
+    new_flag = OPTION_BY_INI[new_ini].flag
+    used = old_flag if from_cli else f"ini option {old_ini}"
+    config.issue_config_time_warning(
+        PieConformanceWarning(f"{used} is deprecated: use {new_flag} (ini option {new_ini}), which does the "
+                              "same"),
+        stacklevel=2,
+    )
+    return True
 
 
 def _refuse_unknown_ini_keys(config: pytest.Config) -> None:

@@ -13,6 +13,7 @@ run and when to stop. It reaches the harness through one callable, :data:`RunExa
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -20,7 +21,7 @@ import random
 import shlex
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -357,7 +358,8 @@ def explore(
 
     failing: _Run | None = None
     try:
-        prop()
+        with _hypothesis_home_elsewhere():
+            prop()
     except _Failed as exc:
         failing = runs[exc.index - 1]
     except Unsatisfiable:  # only when not one example could run: nothing was generated to report
@@ -415,6 +417,28 @@ def explore(
         failing_scenario=failing.result.name if failing is not None else None,
         saved=saved, reproduce=command, elapsed=clock() - started, notes=tuple(notes),
     )
+
+
+@contextlib.contextmanager
+def _hypothesis_home_elsewhere() -> Iterator[None]:
+    """Point Hypothesis's storage (``.hypothesis/``) at a temporary folder while exploring, then remove it.
+
+    ``database=None`` keeps no examples, but Hypothesis still caches other things there (the constants of the
+    modules it collects, Unicode tables), by default in the current folder: the exploration leaves nothing.
+    """
+    import shutil
+    import tempfile
+
+    from hypothesis import configuration
+
+    previous = getattr(configuration, "__hypothesis_home_directory", None)
+    home = tempfile.mkdtemp(prefix="pie-hypothesis-")
+    configuration.set_hypothesis_home_dir(home)
+    try:
+        yield
+    finally:
+        configuration.set_hypothesis_home_dir(previous)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def _failed_index(exc: BaseException) -> int | None:

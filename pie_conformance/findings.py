@@ -110,8 +110,16 @@ class Report:
 
     @property
     def conformant(self) -> bool:
-        """True when no finding is an error."""
-        return not any(f.severity is Severity.ERROR for f in self.findings)
+        """True when no finding is an error and no input problem kept part of the subject from the rules."""
+        return not self.problems and not any(f.severity is Severity.ERROR for f in self.findings)
+
+    @property
+    def problems(self) -> tuple[Mapping[str, Any], ...]:
+        """Input the rules could not judge (a file that is not JSON): ``{"path", "message"}`` each.
+
+        Kept apart from rule violations, in ``extra["problems"]``; any of them makes a report not conformant.
+        """
+        return tuple(self.extra.get("problems", ()))
 
     @property
     def errors(self) -> tuple[Finding, ...]:

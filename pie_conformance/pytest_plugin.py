@@ -9,6 +9,8 @@
 
 This module is imported by every pytest run of an environment where the kit is installed, so it imports
 nothing heavy (no torch, moto, boto3, numpy, PIL, jsonschema): those are imported inside fixtures and hooks.
+It loads with the base install alone; a fixture or ``--pie-script`` that needs the ``[run]`` extra or torch
+says so, with the install command, when it is used.
 """
 
 from __future__ import annotations
@@ -48,7 +50,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     """Register the ``pie`` marker and check every ``pie`` option (a bad value is a usage error)."""
     config.addinivalue_line("markers", MARKER_LINE)
-    config.stash[_SETTINGS] = read_settings(config)
+    settings = config.stash[_SETTINGS] = read_settings(config)
+    if settings.scripts:
+        from pie_conformance._extras import MissingDependencyError, require
+
+        try:
+            require("--pie-script", run_extra=True, torch=True)
+        except MissingDependencyError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+
+def _need(what: str, *, torch: bool = False) -> None:
+    # A fixture used without the [run] extra (or torch) fails its test with the install command.
+    from pie_conformance._extras import MissingDependencyError, require
+
+    try:
+        require(what, run_extra=True, torch=torch)
+    except MissingDependencyError as exc:
+        message = str(exc)
+    else:
+        return
+    pytest.fail(message, pytrace=False)
 
 
 def settings_of(config: pytest.Config) -> PieSettings:
@@ -66,7 +88,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     how = [f"task {settings.task}"]
     how += [f"epochs {settings.epochs}"] if settings.epochs else []
     how += [f"gpu_num {settings.gpu_num}"] if settings.gpu_num is not None else []
-    how += ["strict"] if settings.strict else []
+    how += ["failing on warnings"] if settings.fail_on_warning else []
     return [f"pie-conformance {__version__}: checking {len(settings.scripts)} script(s), {', '.join(how)}"]
 
 
@@ -113,6 +135,7 @@ def _config_of(request: pytest.FixtureRequest) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def _pie_s3_session() -> Iterator[MockS3Server]:
     """One mock S3 server per test session (per xdist worker), on 127.0.0.1 and a free port."""
+    _need("the pie_s3 fixture (used by pie_dataset and pie_aiutils)")
     from pie_conformance.s3 import MockS3Server
 
     with MockS3Server() as server:
@@ -180,6 +203,7 @@ def pie_aiutils(
 @pytest.fixture
 def pie_run(request: pytest.FixtureRequest) -> Callable[..., Report]:
     """``pie_run(path, **options)``: check a train.py through the harness and return the report."""
+    _need("the pie_run fixture", torch=True)
     from pie_conformance._pytest_fixtures import ScriptRunner
 
     return ScriptRunner(_config_of(request))

@@ -15,7 +15,7 @@ _SUFFIX = ".schema.json"
 
 
 def _folder() -> Any:
-    # `_schemas` is a symlink to the top-level schemas/ in a checkout and a real folder in the wheel.
+    # A copy of the top-level schemas/ (tools/sync_package_data.py), so a wheel and a checkout read the same.
     return resources.files("pie_conformance").joinpath("_schemas")
 
 

@@ -19,7 +19,7 @@ from pie_conformance._jsonio import StrictJSONError, read_file, strict_loads
 from pie_conformance.errors import UsageError
 from pie_conformance.findings import Report
 
-__all__ = ["validate_traincfg", "validate_trainlog"]
+__all__ = ["combine_reports", "load_traincfg", "validate_traincfg", "validate_trainlog"]
 
 _Input = Any  # a path, bytes, JSON text or a parsed object
 
@@ -48,6 +48,43 @@ def _load_object(source: _Input, what: str) -> tuple[Any, str]:
         return strict_loads(raw), subject
     except StrictJSONError as exc:
         raise UsageError(f"{what} {subject} is not JSON: {exc}") from None
+
+
+def load_traincfg(source: _Input) -> dict[str, Any]:
+    """A traincfg as an object, for validating many trainlogs against it; UsageError when it is not one."""
+    cfg, subject = _load_object(source, "traincfg")
+    if not isinstance(cfg, dict):
+        raise UsageError(f"traincfg {subject} is not a JSON object; see `pie-check validate-cfg`")
+    return cfg
+
+
+def combine_reports(
+    kind: str, reports: list[Report], problems: list[dict[str, Any]] | None = None
+) -> Report:
+    """One report for several validated files: every finding (each names its file), a verdict per file.
+
+    ``problems``: files that could not be validated at all (``{"path", "message"}``), which make the
+    combined report not conformant. ``extra["files"]`` lists the verdict of each validated file.
+    """
+    findings = tuple(f for r in reports for f in r.findings)
+    checked: list[str] = []
+    for r in reports:
+        checked += [rid for rid in r.extra.get("rules_checked", ()) if rid not in checked]
+    files = [
+        {"path": r.subject, "conformant": r.conformant, "errors": len(r.errors), "warnings": len(r.warnings)}
+        for r in reports
+    ]
+    count = len(reports) + len(problems or ())
+    extra: dict[str, Any] = {"rules_checked": tuple(checked), "files": files}
+    if problems:
+        extra["problems"] = list(problems)
+    return Report(
+        kind=kind,
+        subject=f"{count} file{'s' * (count != 1)}",
+        findings=findings,
+        timings={"total": sum(r.timings.get("total", 0.0) for r in reports)},
+        extra=extra,
+    )
 
 
 def validate_traincfg(source: _Input) -> Report:

@@ -371,3 +371,31 @@ def test_pytest_plugin_explore_items(pytester: pytest.Pytester) -> None:
     assert "OUT007 error (scenario explore-1" in out and "Traceback" not in out
     assert "scenario 'explore-2' did not run" in out  # skipped: exploration stopped at the first failure
     assert len(list(pytester.path.glob("pie-explore-segmentation-*.json"))) == 1
+
+
+def test_exploring_leaves_no_hypothesis_folder_behind(tmp_path: Path) -> None:
+    # In a fresh process (Hypothesis picks its storage folder once per process, the current one by default).
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from pie_conformance.explore import explore\n"
+        "from pie_conformance.findings import Finding, ScenarioResult, Severity\n"
+        "def run(name, cfg, spec):\n"
+        "    bad = len(spec.resolved_classes) > 2\n"
+        "    found = [Finding('OUT007', Severity.ERROR, 'x', scenario=name)] if bad else []\n"
+        "    return found, ScenarioResult(name)\n"
+        "e = explore(run, script='s/train.py', task='segmentation', n=6, seed=3)\n"
+        "print(e.ran, e.shrink_runs)\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root), TMPDIR=str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    work = tmp_path / "work"
+    work.mkdir()
+    done = subprocess.run([sys.executable, "-c", code], cwd=work, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in work.iterdir() if p.name.startswith(".")) == []
+    assert list((tmp_path / "tmp").iterdir()) == []  # the temporary storage is removed too

@@ -18,10 +18,10 @@ SEED = ROOT / ".." / "shared" / "seeds" / "000_32cd91e7ff9dec1b.txt"
 
 
 def test_names() -> None:
-    assert schema_names() == ["traincfg", "trainlog"]
+    assert schema_names() == ["report", "traincfg", "trainlog"]
 
 
-@pytest.mark.parametrize("name", ["traincfg", "trainlog"])
+@pytest.mark.parametrize("name", ["report", "traincfg", "trainlog"])
 def test_schema_is_a_documented_2020_12_schema(name: str) -> None:
     schema = load_schema(name)
     Draft202012Validator.check_schema(schema)
@@ -33,7 +33,7 @@ def test_schema_is_a_documented_2020_12_schema(name: str) -> None:
         Draft202012Validator(schema).validate(examples)
 
 
-@pytest.mark.parametrize("name", ["traincfg", "trainlog"])
+@pytest.mark.parametrize("name", ["report", "traincfg", "trainlog"])
 def test_loaded_from_the_package_equal_to_the_top_level_file(name: str) -> None:
     on_disk = (ROOT / "schemas" / f"{name}.schema.json").read_text(encoding="utf-8")
     assert json.loads(on_disk) == load_schema(name)
@@ -62,7 +62,7 @@ def test_examples_are_the_guides_own() -> None:
     assert load_schema("trainlog")["examples"] == [blocks[1]]
 
 
-@pytest.mark.parametrize("name", ["traincfg", "trainlog"])
+@pytest.mark.parametrize("name", ["report", "traincfg", "trainlog"])
 def test_schema_command_prints_it(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["schema", name]) == 0
     assert json.loads(capsys.readouterr().out) == load_schema(name)

@@ -14,7 +14,9 @@ def add_report_options(parser: argparse.ArgumentParser) -> None:
     from pie_conformance.reporters import REPORTER_BY_NAME
 
     parser.add_argument(
-        "--format", choices=sorted(REPORTER_BY_NAME), default="text", help="report format (default: text)"
+        "--format", choices=list(REPORTER_BY_NAME), default="text",
+        help="report format: text, json (schemas/report.schema.json), junit, github (workflow annotations) "
+        "or sarif (SARIF 2.1.0) (default: text)",
     )
     parser.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
 

@@ -1,11 +1,16 @@
-"""``pie-check rules``: the whole rule catalogue."""
+"""``pie-check rules``: the whole rule catalogue.
+
+The text, JSON, JUnit and SARIF lists come from the catalogue (``pie_conformance.rules.CATALOGUE_BY_ID``);
+the Markdown of docs/rules.md comes from the registry, with where each rule applies. Neither needs more than
+the base install.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from pie_conformance.rules import Rule
@@ -13,27 +18,57 @@ if TYPE_CHECKING:
 HELP = "list every rule: ID, severity and summary"
 
 
+#: The formats of the catalogue: the report formats that make sense for a list of rules, and Markdown.
+FORMATS = ("text", "json", "junit", "sarif", "markdown")
+
+
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     """Options of ``pie-check rules``."""
-    parser.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    parser.add_argument(
+        "--format", choices=FORMATS, default="text",
+        help="text, json (schemas/report.schema.json), junit (one passed case per rule), sarif (the rules as "
+        "a SARIF tool driver) or markdown (docs/rules.md) (default: text)",
+    )
+    parser.add_argument("--output", "-o", metavar="FILE", help="write it to FILE instead of stdout")
 
 
 def execute(args: argparse.Namespace) -> int:
-    """Print the catalogue of registered rules."""
-    from pie_conformance.rules import all_rules
+    """Print the catalogue of registered rules (or write it to ``--output``)."""
+    if not args.output:
+        _write(args.format, sys.stdout)
+        return 0
+    from pie_conformance.errors import UsageError
 
-    rules = all_rules()
-    if args.format == "json":
-        rows = [{"id": r.id, "severity": r.severity.value, "summary": r.summary, "applies": scope(r)}
-                for r in rules]
-        json.dump(rows, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    elif args.format == "markdown":
-        sys.stdout.write(render_markdown())
-    else:
-        for r in rules:
-            sys.stdout.write(f"{r.id}  {r.severity.value:<7}  {r.summary}\n")
+    try:
+        with open(args.output, "w", encoding="utf-8") as out:
+            _write(args.format, out)
+    except OSError as exc:
+        raise UsageError(f"cannot write the catalogue to {args.output}: {exc.strerror or exc}") from None
     return 0
+
+
+def _write(fmt: str, out: TextIO) -> None:
+    from pie_conformance.rules import CATALOGUE_BY_ID
+
+    if fmt == "json":
+        from pie_conformance.reporters.json import catalogue_dict
+
+        json.dump(catalogue_dict(), out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    elif fmt == "sarif":
+        from pie_conformance.reporters.sarif import catalogue_sarif
+
+        json.dump(catalogue_sarif(), out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    elif fmt == "junit":
+        from pie_conformance.reporters.junit import write_catalogue_junit
+
+        write_catalogue_junit(out)
+    elif fmt == "markdown":
+        out.write(render_markdown())
+    else:
+        for rid, (severity, summary) in CATALOGUE_BY_ID.items():
+            out.write(f"{rid}  {severity.value:<7}  {summary}\n")
 
 
 def scope(r: Rule) -> str:

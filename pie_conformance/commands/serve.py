@@ -168,6 +168,24 @@ def _serve_external(args: argparse.Namespace) -> int:
     return 0
 
 
+def _start_deaf_to_ctrl_c(server: Any) -> None:
+    """Start the mock S3 child with SIGINT blocked, so that Ctrl-C in a terminal reaches only this process.
+
+    A terminal sends SIGINT to its whole foreground process group, the mock child included; the child would
+    end at once, and the request count asked of it on the way out would be lost. The child inherits the
+    blocked signal across fork and exec (the mask is kept, unlike handlers), so it ends only when this
+    process stops it (its standard input closes, then SIGTERM). This process takes SIGINT again at once.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # not POSIX: no process groups to worry about
+        server.start()
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        server.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
 def execute(args: argparse.Namespace) -> int:
     """Serve until Ctrl-C or SIGTERM (mock), or upload and print (external endpoint); 0 on a clean stop."""
     from pie_conformance.errors import UsageError
@@ -203,7 +221,7 @@ def execute(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     server = MockS3Server(port=args.port, max_object_size=max_object_size)
     try:
-        server.start()
+        _start_deaf_to_ctrl_c(server)
         DatasetStore(server.endpoint_url).upload(dataset)
         server.clear_requests()
         env = aiutils_env(server.endpoint_url, registry_for(dataset), dataset.dataset_id)
@@ -219,9 +237,13 @@ def execute(args: argparse.Namespace) -> int:
         while not stop.wait(0.5):
             if not server.running:
                 raise UsageError("the mock S3 server stopped unexpectedly")
-        served = server.requests()
-        reads = sum(1 for r in served if r.op == "GET")
-        sys.stdout.write(f"# stopped: served {len(served)} requests ({reads} object reads)\n")
+        try:
+            served = server.requests()
+        except (OSError, RuntimeError):  # the mock was ended from outside (e.g. killed by its own id)
+            sys.stdout.write("# stopped: the mock S3 server had already ended; its request count is lost\n")
+        else:
+            reads = sum(1 for r in served if r.op == "GET")
+            sys.stdout.write(f"# stopped: served {len(served)} requests ({reads} object reads)\n")
         sys.stdout.flush()
         return 0
     finally:

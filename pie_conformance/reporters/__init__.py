@@ -1,7 +1,12 @@
-"""Report writers: each format is its own module; they only read the report."""
+"""Report writers: each format is its own module; they only read the report.
+
+Every writer has the signature ``write(report, out, colour)``; the modules are imported when a format is
+used, so that ``pie-check --help`` imports none of them.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import TextIO
 
@@ -10,23 +15,19 @@ from pie_conformance.findings import Report
 Writer = Callable[[Report, TextIO, bool], None]
 
 
-def _text(report: Report, out: TextIO, colour: bool) -> None:
-    from pie_conformance.reporters.text import write_text
+def _lazy(module: str, function: str) -> Writer:
+    def write(report: Report, out: TextIO, colour: bool) -> None:
+        getattr(importlib.import_module(module), function)(report, out, colour=colour)
 
-    write_text(report, out, colour=colour)
-
-
-def _json(report: Report, out: TextIO, colour: bool) -> None:
-    from pie_conformance.reporters.json import write_json
-
-    write_json(report, out)
+    write.__doc__ = f"Write the report with :func:`{module}.{function}`."
+    return write
 
 
-def _junit(report: Report, out: TextIO, colour: bool) -> None:
-    from pie_conformance.reporters.junit import write_junit
-
-    write_junit(report, out)
-
-
-#: The output formats of every ``--format`` option.
-REPORTER_BY_NAME: dict[str, Writer] = {"text": _text, "json": _json, "junit": _junit}
+#: The output formats of every ``--format`` option of a command that reports.
+REPORTER_BY_NAME: dict[str, Writer] = {
+    "text": _lazy("pie_conformance.reporters.text", "write_text"),
+    "json": _lazy("pie_conformance.reporters.json", "write_json"),
+    "junit": _lazy("pie_conformance.reporters.junit", "write_junit"),
+    "github": _lazy("pie_conformance.reporters.github", "write_github"),
+    "sarif": _lazy("pie_conformance.reporters.sarif", "write_sarif"),
+}

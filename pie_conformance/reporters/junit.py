@@ -16,8 +16,11 @@ def _describe(f: Finding) -> str:
     return text + (f"\nhint: {f.hint}" if f.hint else "")
 
 
-def write_junit(report: Report, out: TextIO) -> None:
-    """Write a JUnit XML document: a test suite per report, a test case per rule ID."""
+def write_junit(report: Report, out: TextIO, *, colour: bool = False) -> None:
+    """Write a JUnit XML document: a test suite per report, a test case per rule ID.
+
+    Input problems (a file that could not be validated) are one more test case, in error.
+    """
     by_rule: dict[str, list[Finding]] = defaultdict(list)
     for f in report.findings:
         by_rule[f.rule].append(f)
@@ -31,7 +34,7 @@ def write_junit(report: Report, out: TextIO) -> None:
         name=f"pie-conformance {report.kind}",
         tests=str(len(rule_ids)),
         failures=str(sum(1 for r in rule_ids if any(f.severity is Severity.ERROR for f in by_rule[r]))),
-        errors="0",
+        errors=str(1 if report.problems else 0),
         time=f"{report.timings.get('total', 0.0):.3f}",
     )
     props = ET.SubElement(suite, "properties")
@@ -49,7 +52,28 @@ def write_junit(report: Report, out: TextIO) -> None:
         if warnings:
             sysout = ET.SubElement(case, "system-out")
             sysout.text = "\n\n".join("warning: " + _describe(f) for f in warnings)
+    if report.problems:
+        tests = int(suite.get("tests", "0")) + 1
+        suite.set("tests", str(tests))
+        case = ET.SubElement(suite, "testcase", classname=f"pie.{report.kind}", name="input files")
+        error = ET.SubElement(case, "error", message="some input could not be checked", type="input")
+        error.text = "\n".join(f"{p.get('path')}: {p.get('message')}" for p in report.problems)
+    _write(suite, out)
+
+
+def _write(suite: ET.Element, out: TextIO) -> None:
     ET.indent(suite)
     out.write('<?xml version="1.0" encoding="utf-8"?>\n')
     out.write(ET.tostring(suite, encoding="unicode"))
     out.write("\n")
+
+
+def write_catalogue_junit(out: TextIO) -> None:
+    """The rule catalogue as a JUnit suite of passed test cases, one per rule (``rules --format junit``)."""
+    suite = ET.Element("testsuite", name="pie-conformance rules", tests=str(len(CATALOGUE_BY_ID)),
+                       failures="0", errors="0", time="0.000")
+    for rid, (severity, summary) in CATALOGUE_BY_ID.items():
+        case = ET.SubElement(suite, "testcase", classname=f"pie.rules.{rid[:3]}", name=f"{rid} {summary}")
+        props = ET.SubElement(case, "properties")
+        ET.SubElement(props, "property", name="severity", value=severity.value)
+    _write(suite, out)

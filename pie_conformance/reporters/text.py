@@ -52,6 +52,13 @@ def write_text(report: Report, out: TextIO, *, colour: bool = False) -> None:
     out.write(paint(_BOLD + (_GREEN if report.conformant else _RED), head) + "\n")
     for s in report.scenarios:
         out.write(f"  scenario {s.name}: {_scenario_summary(s)}\n")
+    for entry in report.extra.get("files", ()):  # several files validated in one call
+        n_err, n_warn = entry["errors"], entry["warnings"]
+        state = "conformant" if entry["conformant"] else "NOT conformant"
+        out.write(f"  {entry['path']}: {state} ({n_err} error{'s' * (n_err != 1)}, "
+                  f"{n_warn} warning{'s' * (n_warn != 1)})\n")
+    for problem in report.problems:
+        out.write(paint(_RED, f"  {problem.get('path')}: not checked: {problem.get('message')}") + "\n")
     by_rule: dict[str, list[Finding]] = defaultdict(list)
     for f in report.findings:
         by_rule[f.rule].append(f)

@@ -31,6 +31,46 @@ def test_text_and_json_formats(capsys: pytest.CaptureFixture[str]) -> None:
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == len(all_rules()) and lines[0].startswith("CFG001  error")
     assert main(["rules", "--format", "json"]) == 0
-    listed = json.loads(capsys.readouterr().out)
+    catalogue = json.loads(capsys.readouterr().out)
+    assert catalogue["report_version"] == 1 and catalogue["kind"] == "rules"
+    listed = catalogue["rules"]
     assert [r["id"] for r in listed] == [r.id for r in all_rules()]
-    assert {"id", "severity", "summary", "applies"} == set(listed[0])
+    assert {"id", "severity", "summary"} == set(listed[0])
+
+
+def test_junit_format_has_a_passed_case_per_rule(capsys: pytest.CaptureFixture[str]) -> None:
+    import xml.etree.ElementTree as ET
+
+    assert main(["rules", "--format", "junit"]) == 0
+    suite = ET.fromstring(capsys.readouterr().out.split("\n", 1)[1])
+    cases = suite.findall("testcase")
+    assert suite.get("tests") == str(len(cases)) == str(len(all_rules())) and suite.get("failures") == "0"
+    assert [c.get("name", "").split()[0] for c in cases] == [r.id for r in all_rules()]
+    assert all(c.find("failure") is None for c in cases)
+    severities = {p.get("value") for c in cases for p in c.iter("property") if p.get("name") == "severity"}
+    assert severities == {"error", "warning"}
+
+
+def test_sarif_format_lists_every_rule_as_the_tool_driver(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rules", "--format", "sarif"]) == 0
+    log = json.loads(capsys.readouterr().out)
+    (run,) = log["runs"]
+    assert run["results"] == []
+    assert [r["id"] for r in run["tool"]["driver"]["rules"]] == [r.id for r in all_rules()]
+
+
+def test_output_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "rules.json"
+    assert main(["rules", "--format", "json", "--output", str(target)]) == 0
+    assert capsys.readouterr().out == ""
+    assert len(json.loads(target.read_text(encoding="utf-8"))["rules"]) == len(all_rules())
+    assert main(["rules", "--output", str(tmp_path)]) == 2
+    assert "cannot write the catalogue to" in capsys.readouterr().err
+
+
+def test_the_catalogue_listed_is_the_registry() -> None:
+    # `pie-check rules` reads the catalogue (no rule module imported); every catalogued rule is registered.
+    from pie_conformance.rules import CATALOGUE_BY_ID
+
+    assert list(CATALOGUE_BY_ID) == [r.id for r in all_rules()]
+    assert all(CATALOGUE_BY_ID[r.id] == (r.severity, r.summary) for r in all_rules())

@@ -111,7 +111,46 @@ def test_serve_on_sigint_also_stops_cleanly(serving: tuple[subprocess.Popen[str]
     proc.send_signal(signal.SIGINT)
     rest, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
-    assert "# stopped" in rest
+    assert "# stopped: served" in rest
+
+
+def _read_through_exports(lines: list[str]) -> None:
+    env = dict(os.environ, **_parse_exports(lines))
+    env["PYTHONPATH"] = AIUTILS_PATH
+    done = subprocess.run(
+        [sys.executable, "-c", READ_ONE], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_ctrl_c_in_a_terminal_stops_cleanly_with_the_request_count(tmp_path: Path) -> None:
+    # A terminal's Ctrl-C sends SIGINT to every process of the foreground group: serve and its mock child.
+    # serve leads a session of its own here, as a shell's foreground job leads its group.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pie_conformance", "serve", "--task", "segmentation", "--images", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.startswith("# serving on"):
+                break
+        assert lines and lines[-1].startswith("# serving on"), lines
+        _read_through_exports(lines)
+        os.killpg(proc.pid, signal.SIGINT)
+        rest, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "internal error" not in err and "Traceback" not in err, err
+    stopped = [line for line in rest.splitlines() if line.startswith("# stopped: served ")]
+    assert stopped, rest
+    served = int(stopped[0].split()[3])
+    assert served >= 2, stopped  # the reader above listed the images and read one of them
 
 
 def test_serve_a_broken_folder_names_the_offending_paths(

@@ -126,3 +126,66 @@ def test_python_api_accepts_paths_bytes_text_and_objects() -> None:
     for source in (LOG_OK, LOG_OK.read_bytes(), json.loads(LOG_OK.read_text(encoding="utf-8"))):
         report = validate_trainlog(source, log_cfg)
         assert report.kind == "trainlog" and report.findings == ()
+
+
+# -- many files in one call ----------------------------------------------------------------------------------
+
+CFG_BAD = CASES / "cfg" / "CFG005" / "fail" / "epochs_zero.json"
+CFG_WARN = CASES / "cfg" / "CFG004" / "fail" / "n_class_counts_background.json"
+
+
+def test_many_configs_make_one_report_with_a_verdict_per_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate-cfg", str(CFG_OK), str(CFG_BAD), str(CFG_WARN), "--format", "json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["conformant"] is False and report["script"] == "3 files" and report["kind"] == "traincfg"
+    assert [(f["path"], f["conformant"], f["errors"], f["warnings"]) for f in report["files"]] == [
+        (str(CFG_OK), True, 0, 0), (str(CFG_BAD), False, 1, 0), (str(CFG_WARN), True, 0, 1)
+    ]
+    assert {(f["rule"], f["path"]) for f in report["findings"]} == {("CFG005", str(CFG_BAD)),
+                                                                    ("CFG004", str(CFG_WARN))}
+    assert report["rules_checked"] == ["CFG001", "CFG002", "CFG003", "CFG004", "CFG005", "CFG006"]
+
+
+def test_many_configs_all_conformant_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate-cfg", str(CFG_OK), str(CFG_WARN)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("CONFORMANT: traincfg 2 files: 0 errors, 1 warning\n")
+    assert f"  {CFG_WARN}: conformant (0 errors, 1 warning)\n" in out
+
+
+def test_a_file_that_cannot_be_read_among_many_exits_2_and_the_rest_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    not_json = tmp_path / "traincfg.json"
+    not_json.write_bytes(b"epochs=80\n")
+    argv = ["validate-cfg", str(CFG_OK), str(not_json), str(tmp_path / "gone.json"), "--format", "json"]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert f"traincfg {not_json} is not JSON" in captured.err and "gone.json does not exist" in captured.err
+    report = json.loads(captured.out)
+    assert report["conformant"] is False and report["script"] == "3 files"
+    assert [f["path"] for f in report["files"]] == [str(CFG_OK)]
+    assert [p["path"] for p in report["problems"]] == [str(not_json), str(tmp_path / "gone.json")]
+
+
+def test_many_logs_share_one_traincfg(capsys: pytest.CaptureFixture[str]) -> None:
+    other = CASES / "log" / "LOG009" / "fail" / "negative_loss.json"
+    argv = ["validate-log", str(LOG_OK), str(other), "--traincfg", str(LOG_CFG), "--format", "json"]
+    assert main(argv) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert [f["conformant"] for f in report["files"]] == [True, False]
+    assert {f["rule"] for f in report["findings"]} == {"LOG009"}
+
+
+def test_a_missing_traincfg_fails_the_call_once(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate-log", str(LOG_OK), str(LOG_OK), "--traincfg", "missing.json"]) == 2
+    assert capsys.readouterr().err.count("does not exist") == 1
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["validate-cfg", "-", "-"], ["validate-log", "-", "--traincfg", "-"]],
+)
+def test_standard_input_is_read_once(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert "standard input ('-') can be read only once" in capsys.readouterr().err

@@ -233,3 +233,59 @@ def test_a_test_that_writes_into_its_dataset_errors_at_teardown(pytester: pytest
     assert "ERROR at teardown of test_writes" in out
     assert "expected the test to leave its datasets unchanged" in out
     assert "1 added (train/images/extra.png)" in out
+
+
+# -- without the [run] extra or torch: the plugin loads, and each fixture says what to install ---------------
+
+_USES_FIXTURES = """
+def test_plain():
+    pass
+
+def test_s3(pie_s3):
+    pass
+
+def test_dataset(pie_dataset):
+    pass
+
+def test_run(pie_run):
+    pass
+"""
+
+
+def test_fixtures_without_the_run_extra_name_it(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A None entry in sys.modules makes the module unimportable and unfindable, as if not installed.
+    monkeypatch.setitem(sys.modules, "moto", None)
+    pytester.makepyfile(_USES_FIXTURES)
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, errors=3)
+    out = result.stdout.str()
+    assert (
+        "the pie_s3 fixture (used by pie_dataset and pie_aiutils) needs the kit's [run] extra "
+        "(moto missing): pip install 'pie-conformance[run]'" in out
+    )
+    assert "the pie_run fixture needs the kit's [run] extra (moto missing)" in out
+    assert "During handling" not in out
+
+
+def test_pie_run_without_torch_says_how_to_install_it(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)
+    pytester.makepyfile("def test_run(pie_run):\n    pass\n")
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    out = result.stdout.str()
+    assert "the pie_run fixture needs torch, which is not installed here; " in out
+    assert "`pip install torch`" in out
+
+
+def test_pie_script_without_the_run_extra_is_a_usage_error(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "boto3", None)
+    pytester.makepyfile(train="print('hi')\n")
+    result = pytester.runpytest("--pie-script", "train.py", "--pie-task", "segmentation")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--pie-script needs the kit's [run] extra (boto3 missing)" in result.stderr.str()

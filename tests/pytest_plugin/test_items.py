@@ -1,4 +1,4 @@
-"""Per-rule items of ``--pie-script``: verdicts, the one shared run, failure text, warnings, strict mode.
+"""Per-rule items of ``--pie-script``: verdicts, the one shared run, failure text, warnings, failing on them.
 
 These tests put a recording stand-in for the harness in place of ``pie_conformance.check_script`` so that
 every verdict path is exercised exactly and fast; ``test_scripts.py`` runs real scripts through the real
@@ -72,10 +72,10 @@ def test_a_finding_without_scenario_counts_for_the_first_scenario() -> None:
     assert _judge(report, "resume", "RUN001").outcome == "passed"
 
 
-def test_warnings_warn_and_strict_fails() -> None:
+def test_warnings_warn_and_fail_on_warning_fails() -> None:
     report = _report(_finding("PRG005"))
     assert _judge(report, "baseline", "PRG005").outcome == "warned"
-    assert _judge(report, "baseline", "PRG005", strict=True).outcome == "failed"
+    assert _judge(report, "baseline", "PRG005", fail_on_warning=True).outcome == "failed"
 
 
 def test_skips_say_why() -> None:
@@ -212,7 +212,7 @@ def test_skipped_items_carry_the_reason(
     assert "scenario 'resume' did not run: baseline produced no weights" in result.stdout.str()
 
 
-def test_warnings_pass_with_the_warning_attached_and_strict_fails_them(
+def test_warnings_pass_with_the_warning_attached_and_fail_on_warning_fails_them(
     pytester: pytest.Pytester, fake_harness: Callable[[Report | Exception], FakeHarness], script: str
 ) -> None:
     fake_harness(_report(_finding("PRG005", epoch=1, message="[Process: 1/2] printed twice")))
@@ -223,18 +223,37 @@ def test_warnings_pass_with_the_warning_attached_and_strict_fails_them(
         "PieConformanceWarning: PRG005 warning (scenario baseline, epoch 1): [Process: 1/2] printed twice"
         in (result.stdout.str())
     )
-    strict = pytester.runpytest(*args, "--pie-strict")
-    strict.assert_outcomes(failed=1, deselected=N_ITEMS - 1)
-    assert "PRG005 warning (scenario baseline, epoch 1): [Process: 1/2] printed twice" in strict.stdout.str()
+    failing = pytester.runpytest(*args, "--pie-fail-on-warning")
+    failing.assert_outcomes(failed=1, deselected=N_ITEMS - 1)
+    assert "PRG005 warning (scenario baseline, epoch 1): [Process: 1/2] printed twice" in failing.stdout.str()
 
 
-def test_strict_from_the_ini_file(
+def test_fail_on_warning_from_the_ini_file(
     pytester: pytest.Pytester, fake_harness: Callable[[Report | Exception], FakeHarness], script: str
 ) -> None:
     fake_harness(_report(_finding("OUT003")))
-    pytester.makeini("[pytest]\npie_strict = true\npie_task = segmentation\n")
+    pytester.makeini("[pytest]\npie_fail_on_warning = true\npie_task = segmentation\n")
     result = pytester.runpytest("--pie-script", script, "-k", "baseline and OUT003")
     assert result.parseoutcomes()["failed"] == 1
+
+
+@pytest.mark.parametrize("where", ["flag", "ini"])
+def test_the_old_strict_name_still_works_and_says_it_is_deprecated(
+    pytester: pytest.Pytester,
+    fake_harness: Callable[[Report | Exception], FakeHarness],
+    script: str,
+    where: str,
+) -> None:
+    fake_harness(_report(_finding("OUT003")))
+    args = ["--pie-script", script, "--pie-task", "segmentation", "-k", "baseline and OUT003"]
+    if where == "flag":
+        args.append("--pie-strict")
+    else:
+        pytester.makeini("[pytest]\npie_strict = true\n")
+    result = pytester.runpytest(*args)
+    assert result.parseoutcomes()["failed"] == 1
+    old = "--pie-strict" if where == "flag" else "ini option pie_strict"
+    result.stdout.fnmatch_lines([f"*PieConformanceWarning: {old} is deprecated: use --pie-fail-on-warning*"])
 
 
 def test_a_run_that_cannot_start_fails_every_item_once_with_the_reason(

@@ -52,6 +52,9 @@ def test_hooks_are_declared_for_traincfg_and_trainlog_files(hooks: dict[str, dic
     assert set(hooks) == {"validate-cfg", "validate-log"}
     for hook in hooks.values():
         assert {"id", "name", "entry", "language", "files"} <= set(hook)
+        # One pie-check process gets every file (no shell loop, no split across parallel processes).
+        assert shlex.split(hook["entry"]) == ["pie-check", hook["id"]]
+        assert hook["pass_filenames"] is True and hook["require_serial"] is True
     cfg, log = re.compile(hooks["validate-cfg"]["files"]), re.compile(hooks["validate-log"]["files"])
     for name in ("traincfg.json", "runs/traincfg.json", "configs/traincfg_seg.json"):
         assert cfg.search(name) and not log.search(name)
@@ -77,6 +80,11 @@ def test_validate_cfg_hook_passes_good_files_and_fails_on_any_bad_one(
     failed = _run_hook(hooks["validate-cfg"], [good, bad], tmp_path)
     assert failed.returncode == 1
     assert "CFG005" in failed.stdout
+    # One report for both files, each finding naming its file.
+    assert failed.stdout.startswith("NOT CONFORMANT: traincfg 2 files: 1 error")
+    assert "traincfg.json: conformant" in failed.stdout
+    assert "b/traincfg_bad.json: NOT conformant" in failed.stdout
+    assert "[b/traincfg_bad.json]" in failed.stdout
 
 
 def test_validate_log_hook_passes_good_files_and_fails_on_any_bad_one(
@@ -91,3 +99,9 @@ def test_validate_log_hook_passes_good_files_and_fails_on_any_bad_one(
     failed = _run_hook(hooks["validate-log"], [bad, good], tmp_path)
     assert failed.returncode == 1
     assert "LOG002" in failed.stdout
+    broken = tmp_path / "trainlog_gone.json"
+    broken.symlink_to(tmp_path / "nowhere.json")  # staged, but cannot be read
+    unreadable = _run_hook(hooks["validate-log"], [good, broken], tmp_path)
+    assert unreadable.returncode == 2
+    assert "trainlog_gone.json does not exist" in unreadable.stderr
+    assert "trainlog.json: conformant" in unreadable.stdout  # the readable file is still reported
