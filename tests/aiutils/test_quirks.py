@@ -111,14 +111,22 @@ def test_reversed_download_arguments_return_false(
         c = aiUtils.s3GetImg()
         url = "s3://{BUCKET}/{WEIGHTS_PREFIX}yolo.th"
         local = os.getcwd() + "/yolo.th"
-        print(json.dumps([c.downS3Weight(url, local), os.path.exists("yolo.th"), c.downS3Weight(local, url)]))
+        out = [c.downS3Weight(url, local), os.path.exists("yolo.th"), c.downS3Weight(local, url)]
+        os.remove("yolo.th")
+        out.append(c.downS3Weight("{WEIGHTS_PREFIX}yolo.th", "weights/yolo.th"))  # a bare key first
+        print(json.dumps(out + [os.path.exists("yolo.th")]))
     """
-    reversed_call, written, right_call = _answer(run_script(code, env=_env(tmp_path)))
+    reversed_call, written, right_call, bare_key_first, written_again = _answer(
+        run_script(code, env=_env(tmp_path))
+    )
     assert reversed_call is False and written is False and right_call is True
-    (event,) = _events(tmp_path)
-    assert (event.call, event.quirk) == ("downS3Weight", "reversed-arguments")
-    assert event.args == (f"s3://{BUCKET}/{WEIGHTS_PREFIX}yolo.th", str(tmp_path / "yolo.th"))
-    assert "local path FIRST" in event.detail and "local path FIRST" in event.hint
+    assert bare_key_first is False and written_again is False
+    first, second = _events(tmp_path)
+    assert (first.call, first.quirk) == ("downS3Weight", "reversed-arguments")
+    assert first.args == (f"s3://{BUCKET}/{WEIGHTS_PREFIX}yolo.th", str(tmp_path / "yolo.th"))
+    assert "local path FIRST" in first.detail and "local path FIRST" in first.hint
+    assert second.quirk == "reversed-arguments"
+    assert second.args == (f"{WEIGHTS_PREFIX}yolo.th", "weights/yolo.th")
 
 
 def test_pull_image_returns_none_and_puts_one_file_in_a_folder(

@@ -539,17 +539,15 @@ class s3GetImg:  # noqa: N801 - the platform's name
 
     def _reversed(self, first: str, second: str) -> bool:
         """Whether (first, second) reads as (key, local path): the order of the guide's bullet list."""
+        if first.startswith("s3://") or self._exists(_strip_s3(first)):
+            return True  # the first argument names an object
         second_is_local = (
             os.path.isabs(second) or second.startswith(("./", "../", "~")) or os.path.exists(second)
         )
-        if not second_is_local:
+        if not second_is_local or os.path.isabs(first):
             return False
-        if first.startswith("s3://"):
-            return True
-        if os.path.isabs(first):
-            return False
-        # A relative first argument: a key if the bucket has it, or if no local folder of that name exists.
-        return self._exists(first) or not os.path.isdir(os.path.dirname(first) or ".")
+        # A relative first argument whose folder does not exist here: a key, not a local path.
+        return not os.path.isdir(os.path.dirname(first) or ".")
 
     def _unreachable(self, exc: BaseException) -> AiUtilsError:
         return AiUtilsError(
