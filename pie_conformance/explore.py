@@ -187,7 +187,9 @@ def reproduce_command(script: str | os.PathLike[str], task: str, traincfg_file: 
     """The ``pie-check run`` command line that runs ``script`` under ``example`` again."""
     words = ["pie-check", "run", os.fspath(script), "--task", task, "--traincfg", os.fspath(traincfg_file),
              "--images", str(example.images)]
-    if example.image_format != "png":
+    from pie_conformance.datasets._spec import DEFAULT_IMAGE_FORMAT
+
+    if example.image_format != DEFAULT_IMAGE_FORMAT[task]:
         words += ["--image-format", example.image_format]
     words += ["--scenario", "baseline"]
     return " ".join(shlex.quote(w) for w in words)

@@ -256,6 +256,9 @@ class RunRecord:
     # what the sandbox refused and recorded (objects with kind, target, call and pid attributes)
     sandbox_events: tuple[Any, ...] = ()
     sandbox_level: str = "none"  # "os", "guard" or "none": how much of RUN003/RUN007 could be seen
+    # calls of the compatible aiUtils whose answer a quirk of the platform's module changed (objects with
+    # call, quirk, detail and hint attributes)
+    aiutils_events: tuple[Any, ...] = ()
 
     @property
     def epochs(self) -> int:

@@ -102,8 +102,9 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     explore.add_argument("--traincfg", metavar="FILE", default=None,
                          help="run with this traincfg.json instead of the generated one; the dataset is made "
                          "to match it (classes, load_size as image size unless --size, dataset_id)")
-    explore.add_argument("--image-format", choices=("png", "jpg", "tif"), default="png",
-                         help="format of the dataset's images (default: png)")
+    explore.add_argument("--image-format", choices=("png", "jpg", "tif"), default=None,
+                         help="format of the dataset's images (default: jpg for detection, png otherwise); "
+                         "segmentation and change-detection labels take the same extension")
     explore.add_argument("--explore", type=_natural, default=0, metavar="N",
                          help="also run N generated valid configurations (scenarios explore-1..N); the first "
                          "failing one is shrunk to the simplest and saved as a traincfg (default: 0)")
@@ -116,15 +117,19 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def _read_traincfg(path: str) -> dict[str, object]:
-    """The traincfg file of --traincfg as an object; UsageError when it cannot be read or is not one."""
-    import json
+    """The traincfg file of --traincfg as an object, read as validate-cfg reads one; UsageError otherwise.
+
+    Its ``label`` may be JSON or the Python-literal form scripts eval, as validate-cfg accepts.
+    """
+    from pie_conformance._jsonio import StrictJSONError, read_file, strict_loads
 
     try:
-        with open(path, encoding="utf-8") as f:
-            cfg = json.load(f)
-    except OSError as exc:
-        raise UsageError(f"--traincfg {path}: cannot read it: {exc.strerror or exc}") from None
-    except ValueError as exc:
+        data = read_file(path, "traincfg")
+    except UsageError as exc:
+        raise UsageError(f"--traincfg {path}: cannot read it ({exc})") from None
+    try:
+        cfg = strict_loads(data)
+    except StrictJSONError as exc:
         raise UsageError(f"--traincfg {path}: expected a JSON object, got text that is not JSON ({exc})") \
             from None
     if not isinstance(cfg, dict):
@@ -155,7 +160,8 @@ def options_from_args(args: argparse.Namespace, keep: str | None) -> CheckOption
             scenarios=tuple(args.scenarios or ()),
             python=args.python or sys.executable, keep=Path(keep) if keep else None,
             check_buffering=args.check_buffering, traincfg=traincfg, explore=args.explore, seed=args.seed,
-            explore_budget=args.explore_budget, image_format=args.image_format,
+            explore_budget=args.explore_budget,
+            image_format=args.image_format or "",
             explore_dir=Path(args.keep or "."), sandbox=args.sandbox, limits=limits,
         )
     except OptionError as exc:

@@ -19,11 +19,12 @@ from pie_conformance.errors import UsageError
 #: File extensions ``aiUtils.getImages`` counts as images (compared in lower case).
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
 
-#: Task -> (image folders, label extension) inside each of train/ and valid/.
+#: Task -> (image folders, label extension) inside each of train/ and valid/; "" means the image's own
+#: extension, or ``.png`` (the platform's guide finds a label by its image's key, and PNG labels occur too).
 LAYOUT: dict[str, tuple[tuple[str, ...], str]] = {
-    "segmentation": (("images",), ".png"),
+    "segmentation": (("images",), ""),
     "detection": (("images",), ".xml"),
-    "change_detection": (("A", "B"), ".png"),
+    "change_detection": (("A", "B"), ""),
 }
 
 _FORMAT_BY_EXTENSION = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".tif": "tif", ".tiff": "tif"}
@@ -56,13 +57,11 @@ def _classes_of(root: Path, task: str, problems: list[str]) -> tuple[LabelClass,
         return None
 
 
-def _check_label_png(
+def _check_label_image(
     rel: str, path: Path, size: tuple[int, int] | None, values: set[int] | None
 ) -> Iterator[str]:
     try:
         with Image.open(path) as label:
-            if label.format != "PNG":
-                yield f"{rel}: expected a PNG label, got {label.format}"
             if label.mode not in ("L", "P"):
                 yield f"{rel}: expected an 8-bit single-band label (mode L), got mode {label.mode}"
                 return
@@ -78,7 +77,7 @@ def _check_label_png(
                         " (a label pixel holds its class's class_value)"
                     )
     except (OSError, UnidentifiedImageError) as exc:
-        yield f"{rel}: expected a readable PNG label, got an error: {exc}"
+        yield f"{rel}: expected a readable 8-bit label image, got an error: {exc}"
 
 
 def _check_xml(rel: str, path: Path, size: tuple[int, int] | None, names: set[str] | None) -> Iterator[str]:
@@ -107,6 +106,60 @@ def _image_size(rel: str, path: Path, problems: list[str]) -> tuple[int, int] | 
     except (OSError, UnidentifiedImageError) as exc:
         problems.append(f"{rel}: expected a readable image, got an error: {exc}")
         return None
+
+
+def _label_names(image: Path | None, stem: str, label_ext: str) -> tuple[str, ...]:
+    """The label file names an image may have, preferred first: ``.xml``, or its extension then ``.png``."""
+    if label_ext:
+        return (stem + label_ext,)
+    own = image.suffix if image is not None else ".png"
+    return (stem + own, stem + ".png") if own.lower() != ".png" else (stem + own,)
+
+
+def _folded(name: str) -> str:
+    # Extensions compare in any case (``a.XML`` is the label of ``a.jpg``), stems exactly.
+    stem, ext = os.path.splitext(name)
+    return stem + ext.lower()
+
+
+def _match_labels(
+    files: list[Path], images: dict[str, Path], label_ext: str
+) -> tuple[dict[str, Path], list[Path]]:
+    """(stem -> the label file of that image, files in labels/ that are no image's label)."""
+    by_name = {_folded(f.name): f for f in files}
+    labels: dict[str, Path] = {}
+    for stem, image in images.items():
+        for name in _label_names(image, stem, label_ext):
+            if _folded(name) in by_name:
+                labels[stem] = by_name[_folded(name)]
+                break
+    used = {f.name for f in labels.values()}
+    stray = []
+    for f in files:
+        if f.name in used:
+            continue
+        # A second label of an image (its .png beside a same-extension one) is allowed: scripts pick one.
+        names = _label_names(images[f.stem], f.stem, label_ext) if f.stem in images else ()
+        if _folded(f.name) in {_folded(n) for n in names}:
+            continue
+        stray.append(f)
+    return labels, stray
+
+
+def _stray_reason(f: Path, images: dict[str, Path], label_ext: str, first: str) -> str | None:
+    if label_ext == ".xml":
+        if f.suffix.lower() != ".xml":
+            return f"expected a .xml label, got a {f.suffix or 'bare'} file"
+    elif f.suffix.lower() not in IMAGE_EXTENSIONS:
+        return f"expected a label image (the image's extension or .png), got a {f.suffix or 'bare'} file"
+    image = images.get(f.stem)
+    if image is None:
+        return f"no image named {f.stem} in {first}/"
+    return f"expected {' or '.join(_label_names(image, f.stem, label_ext))} (the image is {image.name})"
+
+
+def _expected_labels(split: str, stem: str, image: Path | None, label_ext: str) -> str:
+    return " or ".join(f"{split}/labels/{name}" for name in _label_names(image, stem, label_ext))
 
 
 def check_dir(path: str | os.PathLike[str], task: str) -> list[str]:
@@ -149,33 +202,30 @@ def check_dir(path: str | os.PathLike[str], task: str) -> list[str]:
         if not (root / split / "labels").is_dir():
             problems.append(f"{split}/labels/: missing (expected {wanted})")
             continue
-        labels = {f.stem: f for f in _files(root / split / "labels") if f.suffix.lower() == label_ext}
-        for f in _files(root / split / "labels"):
-            if f.suffix.lower() != label_ext and not f.name.startswith("."):
-                problems.append(
-                    f"{split}/labels/{f.name}: expected a {label_ext} label, got a {f.suffix or 'bare'} file"
-                )
+        label_files = [f for f in _files(root / split / "labels") if not f.name.startswith(".")]
         first = image_folders[0]
+        images = stems.get(first, {})
+        labels, stray = _match_labels(label_files, images, label_ext)
+        for f in stray:
+            reason = _stray_reason(f, images, label_ext, f"{split}/{first}")
+            if reason is not None and (first in stems or not reason.startswith("no image")):
+                problems.append(f"{split}/labels/{f.name}: {reason}")
         for folder, found in stems.items():
             for stem, file in found.items():
                 if stem not in labels:
-                    problems.append(
-                        f"{split}/{folder}/{file.name}: no label (expected {split}/labels/{stem}{label_ext})"
-                    )
+                    expected = _expected_labels(split, stem, images.get(stem), label_ext)
+                    problems.append(f"{split}/{folder}/{file.name}: no label (expected {expected})")
                 for other in image_folders:
                     if other != folder and other in stems and stem not in stems[other]:
                         problems.append(f"{split}/{folder}/{file.name}: no partner image in {split}/{other}/")
         for stem, file in labels.items():
-            if first in stems and stem not in stems[first]:
-                problems.append(f"{split}/labels/{file.name}: no image named {stem} in {split}/{first}/")
-                continue
             image = stems.get(first, {}).get(stem)
             size = _image_size(f"{split}/{first}/{image.name}", image, problems) if image else None
             rel = f"{split}/labels/{file.name}"
             if label_ext == ".xml":
                 problems.extend(_check_xml(rel, file, size, names))
             else:
-                problems.extend(_check_label_png(rel, file, size, values))
+                problems.extend(_check_label_image(rel, file, size, values))
         for folder in image_folders[1:]:
             for stem, file in stems.get(folder, {}).items():
                 size = _image_size(f"{split}/{folder}/{file.name}", file, problems)

@@ -159,10 +159,18 @@ def _encode(array: np.ndarray, image_format: str) -> bytes:
     return out.getvalue()
 
 
-def _label_png(array: np.ndarray) -> bytes:
-    # Labels are always 8-bit single-band PNG, whatever the image format (lossless is the point).
+def _label(array: np.ndarray, image_format: str) -> bytes:
+    """An 8-bit single-band label, saved losslessly: TIFF for ``tif``, PNG data otherwise.
+
+    A ``.jpg`` label holds PNG data: JPEG compression would change class values along every edge, and every
+    reader that looks at the content (Pillow, OpenCV, GDAL) reads it as it is.
+    """
     out = io.BytesIO()
-    Image.fromarray(array.astype(np.uint8), mode="L").save(out, format="PNG", compress_level=1)
+    image = Image.fromarray(array.astype(np.uint8), mode="L")
+    if image_format == "tif":
+        image.save(out, format="TIFF")
+    else:
+        image.save(out, format="PNG", compress_level=1)
     return out.getvalue()
 
 
@@ -276,7 +284,7 @@ def generate(spec: DatasetSpec) -> Dataset:
     """Draw the dataset ``spec`` describes, in memory; the same spec always gives the same bytes."""
     dataset_id = spec.dataset_id or derived_uuid("pie-dataset", spec.seed, spec.task)
     files: dict[str, bytes] = {}
-    ext = spec.extension
+    ext, label_ext = spec.extension, spec.label_extension
     width, height = spec.size
     for split, i, stem in _stems(spec):
         # One generator per image: an image does not change when the count of others does.
@@ -284,14 +292,14 @@ def generate(spec: DatasetSpec) -> Dataset:
         if spec.task == "segmentation":
             rgb, label = _segmentation(spec, rng)
             files[f"{split}/images/{stem}{ext}"] = _encode(rgb, spec.image_format)
-            files[f"{split}/labels/{stem}.png"] = _label_png(label)
+            files[f"{split}/labels/{stem}{label_ext}"] = _label(label, spec.image_format)
         elif spec.task == "detection":
             rgb, boxes = _detection(spec, rng)
             files[f"{split}/images/{stem}{ext}"] = _encode(rgb, spec.image_format)
-            files[f"{split}/labels/{stem}.xml"] = write_voc(stem, width, height, boxes)
+            files[f"{split}/labels/{stem}{label_ext}"] = write_voc(stem, width, height, boxes)
         else:
             rgb_a, rgb_b, label = _change(spec, rng)
             files[f"{split}/A/{stem}{ext}"] = _encode(rgb_a, spec.image_format)
             files[f"{split}/B/{stem}{ext}"] = _encode(rgb_b, spec.image_format)
-            files[f"{split}/labels/{stem}.png"] = _label_png(label)
+            files[f"{split}/labels/{stem}{label_ext}"] = _label(label, spec.image_format)
     return Dataset(spec, dataset_id, files)

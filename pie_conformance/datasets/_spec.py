@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pie_conformance.tasks import TASKS
+from pie_conformance.traincfg import parse_labels
 
 #: The three tasks the platform trains, as the kit names them.
 
@@ -20,6 +20,8 @@ KIND_BY_TASK: dict[str, str] = {
 
 #: Image formats the generator writes, with the file extension each gets.
 EXTENSION_BY_FORMAT: dict[str, str] = {"png": ".png", "jpg": ".jpg", "tif": ".tif"}
+#: The image format of a task's dataset when none is asked for (the guide's detection example is 100_0.jpg).
+DEFAULT_IMAGE_FORMAT: dict[str, str] = {"segmentation": "png", "detection": "jpg", "change_detection": "png"}
 _FORMAT_ALIASES = {"jpeg": "jpg", "tiff": "tif"}
 
 
@@ -123,7 +125,7 @@ class DatasetSpec:
     valid_images: int = 4
     size: tuple[int, int] = (64, 64)  # (width, height), as traincfg load_size "W,H"
     classes: tuple[LabelClass, ...] | None = None  # None: default_classes(task)
-    image_format: str = "png"
+    image_format: str = ""  # "": the task's DEFAULT_IMAGE_FORMAT
     seed: int = 0
     owner: str = "kit"
     dataset_id: str | None = None  # None: a uuid4 derived from the seed
@@ -141,7 +143,8 @@ class DatasetSpec:
             raise ValueError(
                 f"expected an image size between 16 and 8192 pixels a side, got {width}x{height}"
             )
-        object.__setattr__(self, "image_format", normalise_format(self.image_format))
+        fmt = self.image_format or DEFAULT_IMAGE_FORMAT[self.task]
+        object.__setattr__(self, "image_format", normalise_format(fmt))
         if not self.owner or "/" in self.owner:
             raise ValueError(f"expected an owner name without '/', got {self.owner!r}")
         classes = tuple(self.classes) if self.classes is not None else default_classes(self.task)
@@ -173,6 +176,11 @@ class DatasetSpec:
         """The file extension of the images (``.png``, ``.jpg`` or ``.tif``)."""
         return EXTENSION_BY_FORMAT[self.image_format]
 
+    @property
+    def label_extension(self) -> str:
+        """The labels' file extension: ``.xml`` for detection, else the images' own (as on the platform)."""
+        return ".xml" if self.task == "detection" else self.extension
+
     def with_(self, **changes: Any) -> DatasetSpec:
         """A copy with some fields changed."""
         return replace(self, **changes)
@@ -183,7 +191,8 @@ class DatasetSpec:
         args: dict[str, Any] = {}
         label = cfg.get("label")
         if label not in (None, ""):
-            items = json.loads(label) if isinstance(label, str) else label
+            # JSON or the Python-literal form scripts eval, read as validate-cfg reads it.
+            items = parse_labels(label) if isinstance(label, str) else label
             if not isinstance(items, list):
                 raise ValueError(f"expected 'label' to hold a JSON list, got {type(items).__name__}")
             args["classes"] = tuple(LabelClass.from_label(item) for item in items)

@@ -26,7 +26,6 @@ from pie_conformance.harness.options import DEFAULT_SIZE, CheckOptions
 from pie_conformance.harness.sandbox import SandboxPlan, plan_sandbox
 from pie_conformance.harness.session import DataSession
 from pie_conformance.kept import write_report_files
-from pie_conformance.rules import Phase, evaluate, rules_for
 
 __all__ = ["CheckOptions", "check_script", "resolve_script"]
 
@@ -64,7 +63,7 @@ def check_script(path: str | os.PathLike[str], options: CheckOptions, *,
         model_name = str(base_cfg.get("model_name", "model"))
         state = sc.CheckState(base_cfg, sc.resume_model(session.bucket, _owner(session.ds.prefix), model_name,
                                                         f"{options.task}:{script}"))
-        findings: list[Finding] = static_findings(script)  # what the sources predict, before any run
+        findings: list[Finding] = []
         results: list[ScenarioResult] = []
         for scenario in sc.plan(options.scenarios):
             judged = scenario.run(runner, state)
@@ -90,15 +89,6 @@ def check_script(path: str | os.PathLike[str], options: CheckOptions, *,
     if options.keep is not None:
         write_report_files(root, report, session.ds)  # pie-check report reads these back
     return report
-
-
-def static_findings(script: Path) -> list[Finding]:
-    """The SRC rules on the script folder's sources, read (never run) before the script starts; they warn of
-    what a run that crashes early would hide."""
-    from pie_conformance.sources import read_sources
-
-    rules = rules_for(Phase.SOURCE, scenario="source")
-    return list(evaluate(rules, read_sources(script.parent), scenario="source"))
 
 
 def _root(keep: Path | None, stack: contextlib.ExitStack) -> Path:

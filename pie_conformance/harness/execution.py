@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from pie_conformance.aiutils_events import read_events
 from pie_conformance.facts import ProgressLine, RunRecord, S3Call, Snapshot
 from pie_conformance.findings import Finding
 from pie_conformance.harness.inspection import Inspection
@@ -198,9 +199,11 @@ class ScriptRunner:
             dataset_before=live.opened["fingerprint"], dataset_after=self.session.fingerprint(),
             gpu_num=self.options.base_gpu_num, child_env={
                 k: v for k, v in live.env.items()
-                if k not in live.aiutils and k != "PIE_CHECK_PROBE" and not k.startswith("PIE_GUARD_")
+                if k not in live.aiutils and k not in ("PIE_CHECK_PROBE", "PIE_AIUTILS_EVENTS")
+                and not k.startswith("PIE_GUARD_")
             }, probe=probe, resume_key=resume_key, checkpoint_change=checkpoint_change,
             sandbox_events=sandboxed.events, sandbox_level=self.plan.describe()["level"],
+            aiutils_events=read_events(live.run_dir / "aiutils-events.jsonl"),
         )
         self.phases["after_exit"] += time.monotonic() - t_exit
         if self.keep:
@@ -236,6 +239,8 @@ class ScriptRunner:
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONPATH": os.pathsep.join([str(PROBE_DIR), str(AIUTILS_PATH)]),
             "PIE_CHECK_PROBE": str(run_dir / "probe.json"),
+            # The compatible aiUtils notes each call a quirk of the platform's module answered (RUN008).
+            "PIE_AIUTILS_EVENTS": str(run_dir / "aiutils-events.jsonl"),
         }
         if unbuffered:
             env["PYTHONUNBUFFERED"] = "1"

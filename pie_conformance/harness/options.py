@@ -55,7 +55,7 @@ class CheckOptions:
     epochs: int = 2
     images: int = DEFAULT_IMAGES
     size: tuple[int, int] | None = None  # None: the default size, or the traincfg's load_size
-    image_format: str = "png"
+    image_format: str = ""  # "": the task's usual format (detection jpg, the others png)
     gpu_num: int = 0
     timeout: float = DEFAULT_TIMEOUT
     scenarios: tuple[str, ...] = ()  # empty: every scenario
@@ -84,7 +84,7 @@ class CheckOptions:
                 raise OptionError("size",
                                   f"expected a size between 16 and 8192 pixels a side, got {self.size}")
             set_(self, "size", (int(size[0]), int(size[1])))
-        if self.image_format not in IMAGE_FORMATS:
+        if self.image_format not in ("", *IMAGE_FORMATS):
             raise OptionError("image_format", f"expected an image format among {', '.join(IMAGE_FORMATS)}, "
                               f"got {self.image_format!r}")
         if not float(self.timeout) > 0:

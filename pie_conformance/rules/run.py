@@ -214,3 +214,20 @@ def writes_inside_run(run: RunRecord) -> Iterator[Problem]:
         )
     if len(writes) > _MAX_SHOWN:
         yield Problem(f"... and {len(writes) - _MAX_SHOWN} more writes outside the run folder", path=None)
+
+
+@rule("RUN008", phase=Phase.RUN)
+def aiutils_quirks(run: RunRecord) -> Iterator[Problem]:
+    """aiUtils was called in a way the platform's module answers differently from what the script expects."""
+    seen: set[tuple[str, str]] = set()
+    for event in run.aiutils_events:
+        key = (str(event.call), str(event.quirk))
+        if key in seen:
+            continue  # one finding per kind of slip: the same call in a loop says nothing new
+        seen.add(key)
+        yield Problem(
+            f"expected aiUtils.{event.call} to be called as the platform's module expects, "
+            f"but {event.detail}",
+            hint=event.hint or None,
+            path="train.py",
+        )

@@ -20,6 +20,7 @@ BUCKET_VAR = "PIE_S3_BUCKET"
 REGISTRY_VAR = "PIE_DATASET_REGISTRY"
 REGISTRY_FILE_VAR = "PIE_DATASET_REGISTRY_FILE"
 DATASET_ID_VAR = "AI_DATASET_ID"
+EVENTS_VAR = "PIE_AIUTILS_EVENTS"
 
 
 def aiutils_env(
@@ -31,6 +32,7 @@ def aiutils_env(
     secret_key: str = THROWAWAY_SECRET_KEY,
     bucket: str = BUCKET,
     registry_file: str | None = None,
+    events_file: str | os.PathLike[str] | None = None,
 ) -> dict[str, str]:
     """Environment variables for a process (or ``os.environ``) in which the shim reaches ``endpoint_url``.
 
@@ -38,7 +40,9 @@ def aiutils_env(
     in PIE_DATASET_REGISTRY, or as the path ``registry_file`` (written here) when given. ``dataset_id``
     becomes AI_DATASET_ID, as in a platform notebook. The AWS variables point boto3 away from the user's own
     configuration and at the endpoint, so a script that uses boto3 directly meets the same mock.
-    ``PYTHONPATH`` is the shim's folder followed by this process's PYTHONPATH, if any.
+    ``PYTHONPATH`` is the shim's folder followed by this process's PYTHONPATH, if any. ``events_file`` becomes
+    PIE_AIUTILS_EVENTS: the shim appends a line there for each call where a quirk of the platform's module
+    changed the answer (read them with ``pie_conformance.aiutils_events.read_events``).
     """
     prefixes = {str(k): str(v) for k, v in registry.items()}
     env = {
@@ -62,4 +66,6 @@ def aiutils_env(
         env[REGISTRY_VAR] = json.dumps(prefixes, separators=(",", ":"))
     if dataset_id is not None:
         env[DATASET_ID_VAR] = dataset_id
+    if events_file is not None:
+        env[EVENTS_VAR] = str(Path(events_file).resolve())
     return env

@@ -22,6 +22,8 @@ _FILTERS = getattr(Image, "Resampling", Image)
 BILINEAR, NEAREST = _FILTERS.BILINEAR, _FILTERS.NEAREST
 #: Parallel S3 reads: object stores answer many small requests best when they overlap.
 READ_THREADS = 16
+#: Image file extensions, compared in lower case.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
 
 
 @dataclass(frozen=True)
@@ -51,13 +53,25 @@ def stem_of(key: str) -> str:
     return os.path.splitext(key.rsplit("/", 1)[-1])[0]
 
 
+def list_files(client: Any, prefix: str) -> list[str]:
+    """Keys of the image files directly under ``prefix`` (the folder, ending in ``/``), in listing order.
+
+    getFileList and our own extension test, in any case: the platform's getImages tests substrings
+    case-sensitively, so it leaves ``.jpeg`` and ``.JPG`` out and keeps ``x.png.aux.xml``.
+    """
+    try:
+        keys = client.getFileList(prefix)
+    except RuntimeError:
+        return []  # an empty or missing folder
+    return [k for k in keys if "/" not in k[len(prefix):] and k.lower().endswith(IMAGE_SUFFIXES)]
+
+
 def list_images(client: Any, prefix: str) -> dict[str, str]:
     """Stem -> key of every image under ``prefix``; an empty or missing folder gives an empty mapping."""
-    try:
-        keys = client.getImages(prefix)
-    except RuntimeError:
-        return {}
-    return {stem_of(k): k for k in keys}
+    found: dict[str, str] = {}
+    for key in list_files(client, prefix):
+        found.setdefault(stem_of(key), key)
+    return found
 
 
 def to_rgb(image: Image.Image) -> np.ndarray:

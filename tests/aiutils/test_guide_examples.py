@@ -59,7 +59,7 @@ def test_reading_example_3_2(run_script: ScriptRunner, datasets: dict[str, Datas
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "Count of train image files: 3",
-        f"First train image file path: {ds.prefix}train/images/00000.png",
+        f"First train image file path: {ds.prefix}train/images/00000.jpg",  # the guide: 100_0.jpg
         "image size: (32, 32)",
         f"{ds.prefix}train/labels/00000.xml",
         repr(ds.files["train/labels/00000.xml"]),

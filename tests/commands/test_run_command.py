@@ -45,6 +45,24 @@ def test_python_that_does_not_exist(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "no such interpreter" in capsys.readouterr().err
 
 
+def test_traincfg_with_a_python_literal_label_is_read_as_validate_cfg_reads_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pie_conformance.datasets import DatasetSpec, generate
+
+    cfg = generate(DatasetSpec("segmentation", train_images=1, valid_images=1)).traincfg()
+    cfg["label"] = str(json.loads(cfg["label"]))  # "[{'class_name': ...}]", the form scripts eval
+    path = tmp_path / "traincfg.json"
+    path.write_text(json.dumps(cfg, ensure_ascii=False), encoding="utf-8")
+    assert main(["validate-cfg", str(path)]) == 0
+    capsys.readouterr()
+    # The run gets past reading the traincfg and making its dataset; only the missing interpreter stops it.
+    status = main(["run", str(CASES / "determinism"), "--task", "segmentation", "--traincfg", str(path),
+                   "--python", str(tmp_path / "py")])
+    err = capsys.readouterr().err
+    assert status == 2 and "no such interpreter" in err and "JSON" not in err
+
+
 @pytest.mark.slow
 def test_json_report_and_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "report.json"

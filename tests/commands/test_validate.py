@@ -169,7 +169,7 @@ def test_a_file_that_cannot_be_read_among_many_exits_2_and_the_rest_is_reported(
 
 
 def test_many_logs_share_one_traincfg(capsys: pytest.CaptureFixture[str]) -> None:
-    other = CASES / "log" / "LOG009" / "fail" / "negative_loss.json"
+    other = CASES / "log" / "LOG009" / "fail" / "placeholder_text.json"
     argv = ["validate-log", str(LOG_OK), str(other), "--traincfg", str(LOG_CFG), "--format", "json"]
     assert main(argv) == 1
     report = json.loads(capsys.readouterr().out)

@@ -182,8 +182,8 @@ def test_lazy_load_reads_files_only_when_asked(tmp_path: Path) -> None:
     root = ds.write_to_dir(tmp_path / "ds")
     lazy = load_dir(root, "detection", lazy=True)
     assert list(lazy.files) == list(ds.files) and len(lazy.files) == len(ds.files)
-    (root / "train/images/00000.png").write_bytes(b"changed on disk")
-    assert lazy.files["train/images/00000.png"] == b"changed on disk"  # read now, not at load time
+    (root / "train/images/00000.jpg").write_bytes(b"changed on disk")
+    assert lazy.files["train/images/00000.jpg"] == b"changed on disk"  # read now, not at load time
     assert lazy.files["valid/labels/00002.xml"] == ds.files["valid/labels/00002.xml"]
     with pytest.raises(KeyError):
         lazy.files["traincfg.json"]  # only the layout's files

@@ -182,3 +182,36 @@ def test_inconsistent_keys_give_notes_and_the_labels_decide(task: str) -> None:
     assert cfg.names == ["background", "road", "water"]  # names follow the labels' order
     renamed = config.from_params(_params(class_name="background,Road,Water"))
     assert renamed.names == ["background", "Road", "Water"]  # trainlog must use class_name's spelling
+
+
+class _Listing:
+    """A client whose getFileList answers from a fixed key list, as aiUtils does (RuntimeError for none)."""
+
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = keys
+
+    def getFileList(self, prefix: str) -> list[str]:  # noqa: N802 - the platform's name
+        found = [k for k in self.keys if k.startswith(prefix)]
+        if not found:
+            raise RuntimeError("Found 0 files in subfolders of: " + prefix + "\n")
+        return found
+
+
+@pytest.mark.parametrize("task", ["segmentation", "change_detection"])
+def test_labels_are_found_by_the_image_name_else_as_png(task: str) -> None:
+    data = load_ref(task, "data")
+    folder = "images" if task == "segmentation" else "A"
+    client = _Listing([
+        f"p/train/{folder}/a.tif", f"p/train/{folder}/b.jpg", f"p/train/{folder}/c.JPG",
+        f"p/train/{folder}/d.png.aux.xml", f"p/train/{folder}/e.jpeg", f"p/train/{folder}/sub/f.png",
+        "p/train/labels/a.tif", "p/train/labels/a.png", "p/train/labels/b.png", "p/train/labels/e.jpeg",
+    ])
+    images = data.list_images(client, f"p/train/{folder}/")
+    # Every image extension in any case; not the GDAL side file, not a sub-folder's file.
+    assert images == {"a": f"p/train/{folder}/a.tif", "b": f"p/train/{folder}/b.jpg",
+                      "c": f"p/train/{folder}/c.JPG", "e": f"p/train/{folder}/e.jpeg"}
+    names = {k.rsplit("/", 1)[-1]: k for k in data.list_files(client, "p/train/labels/")}
+    found = {stem: data.label_key(key, names) for stem, key in images.items()}
+    assert found == {"a": "p/train/labels/a.tif", "b": "p/train/labels/b.png", "c": None,
+                     "e": "p/train/labels/e.jpeg"}
+    assert data.list_images(client, "p/valid/images/") == {}

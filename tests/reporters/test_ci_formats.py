@@ -143,15 +143,15 @@ def test_sarif_of_a_run_is_valid_and_locates_each_result(
 def test_sarif_of_validate_log_and_of_unreadable_input(
     sarif_validator: Draft4Validator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    case = CASES / "log" / "LOG009" / "fail" / "negative_loss.json"
+    case = CASES / "log" / "LOG009" / "fail" / "placeholder_text.json"
     assert main(["validate-log", str(case), "--traincfg", str(CASES / "log" / "traincfg.json"),
                  "--format", "sarif"]) == 1
     log = json.loads(capsys.readouterr().out)
     _assert_valid_sarif(sarif_validator, log)
     (result,) = log["runs"][0]["results"]
-    assert result["ruleId"] == "LOG009" and result["properties"]["epoch"] == 2
+    assert result["ruleId"] == "LOG009" and result["properties"]["epoch"] == 1
     uri = result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
-    assert uri.endswith("tests/cases/log/LOG009/fail/negative_loss.json")
+    assert uri.endswith("tests/cases/log/LOG009/fail/placeholder_text.json")
     missing = tmp_path / "trainlog_missing.json"
     assert main(["validate-log", str(case), str(missing), "--format", "sarif"]) == 2
     log = json.loads(capsys.readouterr().out)

@@ -98,3 +98,18 @@ def test_case_breaks_exactly_its_rule(rule_id: str) -> None:
     assert any(in_message in f.message for f in report.findings), [f.message for f in report.findings]
     assert any(in_hint in (f.hint or "") for f in report.findings), [f.hint for f in report.findings]
     assert not report.conformant
+
+
+def test_run008_one_warning_per_kind_of_aiutils_slip() -> None:
+    from pie_conformance.aiutils_events import AiUtilsEvent
+    from pie_conformance.rules import evaluate
+
+    reversed_call = AiUtilsEvent("downS3Weight", "reversed-arguments",
+                                 "its first argument names an S3 object", ("devel/x/model.th", "/tmp/m.th"))
+    events = (reversed_call, reversed_call, AiUtilsEvent("getImages", "case-sensitive-extension",
+                                                         "2 keys ending in .JPG were left out"))
+    found = list(evaluate(["RUN008"], record(aiutils_events=events)))
+    assert [f.rule for f in found] == ["RUN008", "RUN008"]
+    assert all(f.severity.value == "warning" for f in found)
+    assert "local path FIRST" in (found[0].hint or "") and "getFileList" in (found[1].hint or "")
+    assert list(evaluate(["RUN008"], record())) == []

@@ -23,6 +23,8 @@ _FILTERS = getattr(Image, "Resampling", Image)
 BILINEAR, NEAREST = _FILTERS.BILINEAR, _FILTERS.NEAREST
 #: Parallel S3 reads: object stores answer many small requests best when they overlap.
 READ_THREADS = 16
+#: Image file extensions, compared in lower case.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
 
 
 @dataclass(frozen=True)
@@ -49,13 +51,32 @@ def stem_of(key: str) -> str:
     return os.path.splitext(key.rsplit("/", 1)[-1])[0]
 
 
+def list_files(client: Any, prefix: str) -> list[str]:
+    """Keys of the image files directly under ``prefix`` (the folder, ending in ``/``), in listing order.
+
+    getFileList and our own extension test, in any case: the platform's getImages tests substrings
+    case-sensitively, so it leaves ``.jpeg`` and ``.JPG`` out and keeps ``x.png.aux.xml``.
+    """
+    try:
+        keys = client.getFileList(prefix)
+    except RuntimeError:
+        return []  # an empty or missing folder
+    return [k for k in keys if "/" not in k[len(prefix):] and k.lower().endswith(IMAGE_SUFFIXES)]
+
+
 def list_images(client: Any, prefix: str) -> dict[str, str]:
     """Stem -> key of every image under ``prefix``; an empty or missing folder gives an empty mapping."""
-    try:
-        keys = client.getImages(prefix)
-    except RuntimeError:
-        return {}
-    return {stem_of(k): k for k in keys}
+    found: dict[str, str] = {}
+    for key in list_files(client, prefix):
+        found.setdefault(stem_of(key), key)
+    return found
+
+
+def label_key(image_key: str, labels: dict[str, str]) -> str | None:
+    """The label of an image among ``labels`` (file name -> key): the same name, as the guide finds it by
+    replacing ``images`` with ``labels`` in the key, else ``<stem>.png``; None without one."""
+    name = image_key.rsplit("/", 1)[-1]
+    return labels.get(name) or labels.get(os.path.splitext(name)[0] + ".png")
 
 
 def to_rgb(image: Image.Image) -> np.ndarray:
@@ -83,7 +104,7 @@ def decode_image(body: bytes, size: tuple[int, int]) -> np.ndarray:
 
 
 def decode_label(body: bytes, size: tuple[int, int], lookup: np.ndarray) -> np.ndarray:
-    """Label PNG bytes -> H x W uint8 class indices at ``size``, nearest-neighbour so no new values appear."""
+    """Label image bytes (PNG, TIFF) -> H x W uint8 class indices at ``size``, nearest-neighbour."""
     with Image.open(io.BytesIO(body)) as image:
         array = np.asarray(image)
     if array.ndim == 3:
@@ -115,15 +136,16 @@ def load_split(client: Any, prefix: str, split: str, size: tuple[int, int],
                value_to_index: dict[int, int], log: Callable[[str], None] = print) -> Split:
     """Read ``<prefix><split>/images/`` and ``labels/`` through aiUtils, resized to ``size`` (W, H)."""
     images = list_images(client, f"{prefix}{split}/images/")
-    labels = list_images(client, f"{prefix}{split}/labels/")
-    stems = sorted(s for s in images if s in labels)
+    names = {k.rsplit("/", 1)[-1]: k for k in list_files(client, f"{prefix}{split}/labels/")}
+    labels = {stem: label_key(key, names) for stem, key in images.items()}
+    stems = sorted(s for s in images if labels[s])
     if len(stems) < len(images):
         log(f"{split}: {len(images) - len(stems)} image(s) without a label in labels/ are left out")
     lookup = value_lookup(value_to_index)
 
     def fetch(stem: str) -> tuple[np.ndarray, np.ndarray]:
         image = decode_image(client.getImgXmlArray(images[stem]), size)
-        label = decode_label(client.getImgXmlArray(labels[stem]), size, lookup)
+        label = decode_label(client.getImgXmlArray(str(labels[stem])), size, lookup)
         return image, label
 
     pairs = parallel_map(fetch, stems)

@@ -68,6 +68,13 @@ class Trainer:
     def read_image(self, key):
         return np.asarray(Image.open(io.BytesIO(self.s3.getImgXmlArray(key))).convert("RGB"), dtype=np.float32)
 
+    def read_label(self, base, key, stem):
+        # The label has the image's name (the platform's layout), or the same stem with .png.
+        try:
+            return self.s3.getImgXmlArray(base + "/labels/" + key.rsplit("/", 1)[1])
+        except RuntimeError:
+            return self.s3.getImgXmlArray(base + "/labels/" + stem + ".png")
+
     def read_split(self, split):
         keys = self.s3.getImages(self.prefix + split + "/" + self.image_folder())
         samples = []
@@ -80,13 +87,13 @@ class Trainer:
                 samples.append((image, None, label))
             elif self.task == "segmentation":
                 image = self.read_image(key)
-                label = np.asarray(Image.open(io.BytesIO(self.s3.getImgXmlArray(base + "/labels/" + stem + ".png"))))
+                label = np.asarray(Image.open(io.BytesIO(self.read_label(base, key, stem))))
                 samples.append((image, None, label))
             else:
                 a = self.read_image(key)
                 b_keys = [k for k in self.s3.getImages(base + "/B/") if k.rsplit("/", 1)[1].startswith(stem + ".")]
                 b = self.read_image(b_keys[0])
-                label = np.asarray(Image.open(io.BytesIO(self.s3.getImgXmlArray(base + "/labels/" + stem + ".png"))))
+                label = np.asarray(Image.open(io.BytesIO(self.read_label(base, key, stem))))
                 samples.append((a, b, label))
         return samples
 
