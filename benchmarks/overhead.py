@@ -52,7 +52,7 @@ SCRIPTS = {
     "weights-20MB": ROOT / "benchmarks" / "overhead_weights",
 }
 TASK, IMAGES, SIZE = "segmentation", 4, "64x64"  # what `pie-check run` serves by default
-PHASES = ("setup", "prepare", "frozen", "gate_wait", "after_exit")
+PHASES = ("script", "setup", "prepare", "frozen", "gate_wait", "after_exit")
 GOAL_SECONDS, FLAT_SECONDS = 0.3, 0.1
 
 # Runs one command as a child subreaper and reports when it started and when its last descendant exited.
@@ -255,8 +255,10 @@ def main() -> int:
     load_after = _load()
     sandbox = {row["sandbox"] for row in rows.values()}
     print(f"sandbox level of the kit's runs: {', '.join(sorted(sandbox))} (--sandbox auto)")
-    print("phases: the report's own timings (setup: dataset, mock S3, weights helper; frozen: the script "
-          "held for snapshots; after_exit: judging after the script's exit)")
+    print("columns: tree tail = how long processes of the kit's tree lived after the command had exited; "
+          "then the report's own timings: script (the script's time inside the kit, to compare with the "
+          "direct run), setup (dataset, mock S3, weights helper), prepare, frozen (the script held for "
+          "snapshots), gate_wait, after_exit (judging after the script's exit)")
     print("overhead: median of the pairs' differences +- half their range (the machine's noise; unknown "
           "with one pair); a verdict is MET or MISSED only when the noise cannot change it, else "
           "INCONCLUSIVE")
