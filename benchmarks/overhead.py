@@ -52,7 +52,7 @@ SCRIPTS = {
     "weights-20MB": ROOT / "benchmarks" / "overhead_weights",
 }
 TASK, IMAGES, SIZE = "segmentation", 4, "64x64"  # what `pie-check run` serves by default
-PHASES = ("setup", "prepare", "frozen", "gate_wait", "after_exit")
+PHASES = ("script", "setup", "prepare", "frozen", "gate_wait", "after_exit")
 GOAL_SECONDS, FLAT_SECONDS = 0.3, 0.1
 
 # Runs one command as a child subreaper and reports when it started and when its last descendant exited.
@@ -86,6 +86,19 @@ LAUNCHER = textwrap.dedent(
 
 def _load() -> float:
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
+def _spread(values: list[float]) -> float:
+    """Half the range of ``values``; infinite for a single value (no estimate of the noise)."""
+    return (max(values) - min(values)) / 2 if len(values) > 1 else float("inf")
+
+
+def _pm(value: float, spread: float) -> str:
+    return f"{value:.2f} +- {spread:.2f}" if spread != float("inf") else f"{value:.2f} +- ?"
+
+
+def _verdict(met: bool, missed: bool) -> str:
+    return "MET" if met else "MISSED" if missed else "INCONCLUSIVE"
 
 
 def _tree(argv: list[str], cwd: Path, env: dict[str, str], stdin: Path | None, log: Path) -> dict[str, Any]:
@@ -206,7 +219,7 @@ def main() -> int:
         tmp = Path(tmp_name)
         served = _Served(tmp)
         try:
-            print(f"{'script':<13} {'epochs':>6} {'direct s':>9} {'pie-check s':>12} {'overhead s':>11} "
+            print(f"{'script':<13} {'epochs':>6} {'direct s':>9} {'pie-check s':>12} {'overhead s':>15} "
                   f"{'ratio':>6}  {'tree tail s':>11}  " + " ".join(f"{p:>10}" for p in PHASES))
             for name in args.scripts:
                 for epochs in epoch_counts:
@@ -223,6 +236,8 @@ def main() -> int:
                         "direct": statistics.median(p["direct"]["wall"] for p in pairs),
                         "kit": statistics.median(p["kit"]["wall"] for p in pairs),
                         "overhead": statistics.median(p["kit"]["wall"] - p["direct"]["wall"] for p in pairs),
+                        # Half the range of the pairs' differences: how far the machine moves the figure.
+                        "spread": _spread([p["kit"]["wall"] - p["direct"]["wall"] for p in pairs]),
                         "ratio": statistics.median(p["kit"]["wall"] / p["direct"]["wall"] for p in pairs),
                         # How long processes of the kit's tree lived after the command itself had exited.
                         "tail": statistics.median(p["kit"]["wall"] - p["kit"]["main"] for p in pairs),
@@ -232,27 +247,40 @@ def main() -> int:
                         row[phase] = statistics.median(p["kit"]["timings"].get(phase, 0.0) for p in pairs)
                     rows[(name, epochs)] = row
                     print(f"{name:<13} {epochs:>6} {row['direct']:>9.2f} {row['kit']:>12.2f} "
-                          f"{row['overhead']:>11.2f} {row['ratio']:>6.2f}  {row['tail']:>11.2f}  "
+                          f"{_pm(row['overhead'], row['spread']):>15} {row['ratio']:>6.2f}  "
+                          f"{row['tail']:>11.2f}  "
                           + " ".join(f"{row[p]:>10.3f}" for p in PHASES), flush=True)
         finally:
             served.stop()
     load_after = _load()
     sandbox = {row["sandbox"] for row in rows.values()}
     print(f"sandbox level of the kit's runs: {', '.join(sorted(sandbox))} (--sandbox auto)")
-    print("phases: the report's own timings (setup: dataset, mock S3, weights helper; frozen: the script "
-          "held for snapshots; after_exit: judging after the script's exit)")
+    print("columns: tree tail = how long processes of the kit's tree lived after the command had exited; "
+          "then the report's own timings: script (the script's time inside the kit, to compare with the "
+          "direct run), setup (dataset, mock S3, weights helper), prepare, frozen (the script held for "
+          "snapshots), gate_wait, after_exit (judging after the script's exit)")
+    print("overhead: median of the pairs' differences +- half their range (the machine's noise; unknown "
+          "with one pair); a verdict is MET or MISSED only when the noise cannot change it, else "
+          "INCONCLUSIVE")
     for name in args.scripts:
-        figures = {e: rows[(name, e)]["overhead"] for e in epoch_counts}
+        figures = {e: (rows[(name, e)]["overhead"], rows[(name, e)]["spread"]) for e in epoch_counts}
         lo = min(epoch_counts)
-        under = all(v < GOAL_SECONDS for v in figures.values())
-        worst = max(figures, key=lambda e: figures[e])
-        print(f"verdict {name}: overhead < {GOAL_SECONDS} s at every epoch count: "
-              f"{'MET' if under else 'MISSED'} (largest {figures[worst]:.2f} s, at {worst} epochs)")
+        worst = max(figures, key=lambda e: figures[e][0])
+        verdict = _verdict(
+            all(v + n < GOAL_SECONDS for v, n in figures.values()),
+            any(v - n >= GOAL_SECONDS for v, n in figures.values()),
+        )
+        print(f"verdict {name}: overhead < {GOAL_SECONDS} s at every epoch count: {verdict} "
+              f"(largest {_pm(*figures[worst])} s, at {worst} epochs)")
         if len(figures) > 1:
-            flat = all(v - figures[lo] <= FLAT_SECONDS for v in figures.values())
-            growth = ", ".join(f"{e}: {v - figures[lo]:+.2f} s" for e, v in figures.items() if e != lo)
+            base, base_noise = figures[lo]
+            verdict = _verdict(
+                all(v + n - (base - base_noise) <= FLAT_SECONDS for v, n in figures.values()),
+                any(v - n - (base + base_noise) > FLAT_SECONDS for v, n in figures.values()),
+            )
+            growth = ", ".join(f"{e}: {v - base:+.2f} s" for e, (v, _n) in figures.items() if e != lo)
             print(f"verdict {name}: the same at every epoch count (at most {FLAT_SECONDS} s above {lo} "
-                  f"epoch{'s' if lo > 1 else ''}): {'MET' if flat else 'MISSED'} ({growth})")
+                  f"epoch{'s' if lo > 1 else ''}): {verdict} ({growth})")
     print(f"load average {load_before:.2f} at start, {load_after:.2f} at end; took "
           f"{time.perf_counter() - started:.0f} s")
     return 0

@@ -472,7 +472,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.request_version = version
         self.close_connection = number < (1, 1)
         # As the base class: "//x" would read as a host to some clients (gh-87389).
-        self.command, self.path = command, "/" + path.lstrip("/") if path.startswith("//") else path
+        self.command, self.path = command, ("/" + path.lstrip("/")) if path.startswith("//") else path
         headers = _Headers.read(self.rfile)
         if isinstance(headers, str):
             self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, headers)
