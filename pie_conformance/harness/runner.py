@@ -4,6 +4,11 @@ The script runs in a new session (``start_new_session=True``) so the whole group
 be frozen with SIGSTOP while ``output/`` is copied, resumed with SIGCONT, and killed at the time limit. stdout
 is read by one thread that parses every line for progress but keeps only a head and a tail of the text;
 stderr is read by another thread that keeps a tail.
+
+The time limit bounds the whole run, the time it was held for snapshots included: however slow the
+snapshots a script provokes (many files, many progress lines), the run ends ``timeout`` seconds after it
+started (plus the wait for the mock S3 at the gate, which is the kit's own start-up). The callback at a
+progress line can ask :func:`time_left`; once the limit has passed no further callback is made.
 """
 
 from __future__ import annotations
@@ -35,6 +40,17 @@ PROGRESS_FD_VAR = "PIE_CHECK_PROGRESS_FD"
 #: The environment variable naming the fd whose end (EOF) lets the script's first connection through.
 GATE_FD_VAR = "PIE_CHECK_GATE_FD"
 
+_current = threading.local()
+
+
+def time_left() -> float | None:
+    """Seconds left before the time limit of the run whose progress callback is running in this thread.
+
+    None outside a progress callback. A snapshot stops copying once this is not positive.
+    """
+    deadline = getattr(_current, "deadline", None)
+    return None if deadline is None else deadline - time.monotonic()
+
 
 @dataclass(frozen=True)
 class ProcessSpec:
@@ -59,7 +75,7 @@ class ProcessResult:
     returncode: int | None  # negative: killed by that signal; None: never started
     timed_out: bool
     stopped_by_kit: bool  # ended on purpose after ``stop_after_progress`` lines
-    wall_time: float  # seconds from start to exit, frozen time included
+    wall_time: float  # seconds from start to exit, frozen time included (what the time limit bounds)
     frozen_time: float  # seconds the group was held stopped for snapshots
     exit_elapsed: float  # seconds from start to exit
     eof_elapsed: float  # seconds from start to the end of stdout
@@ -191,6 +207,8 @@ class _Run:
         self.error: BaseException | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.ack_fd: int | None = None  # write end of the pipe the script's probe waits on
+        self.deadline = self.t0 + spec.timeout  # moved on by the gate's wait once it has opened
+        self.over = False  # the time limit has passed: no more callbacks
 
     # -- stdout ------------------------------------------------------------------------------------
     def _keep(self, data: bytes) -> None:
@@ -213,8 +231,11 @@ class _Run:
             self.near.append(pl)
             return
         self.progress.append(pl)
-        if self.on_progress is not None and self.error is None:
-            self._at_progress(pl, len(self.progress))
+        if self.on_progress is not None and self.error is None and not self.over:
+            if time.monotonic() >= self.deadline:
+                self.over = True  # the waiting thread ends the run; no snapshot past the limit
+            else:
+                self._at_progress(pl, len(self.progress))
         if self.spec.stop_after_progress is not None and len(self.progress) >= self.spec.stop_after_progress:
             self.stopped_by_kit = True
             assert self.proc is not None
@@ -233,11 +254,13 @@ class _Run:
                 if state is None or state in "TtZX":
                     break
                 time.sleep(0.0002)
+        _current.deadline = self.deadline
         try:
             self.on_progress(pl, index)
         except BaseException as exc:  # a kit bug: stop calling back, report it after the run
             self.error = exc
         finally:
+            _current.deadline = None
             if self.spec.freeze:
                 _signal_group(pid, signal.SIGCONT)
                 self._ack()
@@ -380,14 +403,13 @@ def run_process(spec: ProcessSpec, on_progress: ProgressCallback | None = None) 
             raise
         os.close(gate_w)  # EOF: every waiting connection goes ahead
         gate_time = time.monotonic() - run.t0
+        run.deadline += gate_time  # the kit's own start-up does not count; snapshots do
 
     timed_out = False
     while True:
-        with run.lock:
-            frozen = run.frozen
-        # Time the kit held the script (snapshots, the gate) does not count against its limit.
-        remaining = run.t0 + spec.timeout + frozen + gate_time - time.monotonic()
+        remaining = run.deadline - time.monotonic()
         if remaining <= 0:
+            run.over = True
             timed_out = not run.stopped_by_kit
             _kill_all(proc.pid)
             proc.wait()
@@ -407,7 +429,9 @@ def run_process(spec: ProcessSpec, on_progress: ProgressCallback | None = None) 
     if t_out.is_alive() or t_err.is_alive():
         left = _pipe_holders([proc.stdout.fileno(), proc.stderr.fileno()])
         _kill_all(proc.pid, left)
-        t_out.join(timeout=2.0)
+        # A snapshot in progress when the limit passed stops at its next file: wait for it, so that no
+        # callback runs once this function has returned.
+        t_out.join(timeout=10.0)
     t_err.join(timeout=2.0)
     for stream in (proc.stdout, proc.stderr):
         with contextlib.suppress(OSError):
