@@ -39,7 +39,7 @@ from pie_conformance.harness.sandbox import (
     plan_sandbox,
     setup_problems,
 )
-from pie_conformance.harness.snapshot import OUTPUT_DIR, scan_tree, take_snapshot
+from pie_conformance.harness.snapshot import OUTPUT_DIR, read_snapshot_file, scan_tree, take_snapshot
 
 #: The script's time zone: the platform's (China Standard Time) as a POSIX rule, which needs no tz database.
 SCRIPT_TZ = "CST-8"
@@ -118,10 +118,7 @@ class _ProgressChecks:
         info = snap.files.get(rel)
         if info is None or info.is_symlink:
             return None
-        try:
-            return snap.path(rel).read_bytes()
-        except OSError:
-            return None
+        return read_snapshot_file(snap, rel)
 
     def _check(self, snap: Snapshot, *, final: bool) -> list[Finding]:
         from pie_conformance.rules import evaluate
@@ -648,7 +645,8 @@ def check_script(
                 rec = dataclasses.replace(out.record, scenario_errors=errors)
                 findings += own + _evaluate_end(rec, ("RES",))
             else:
-                partial = sc.partial_checkpoint(weights)
+                # Made in the weights helper: the kit never unpickles the script's weights itself.
+                partial = check.inspector.partial_checkpoint(weights) if check.inspector is not None else None
                 if partial is None:
                     results.append(ScenarioResult(name=name, status="skipped", note=(
                         "the baseline's weights are not a state dict with a floating-point tensor to reshape"
@@ -785,7 +783,4 @@ def _final_weights(snap: Snapshot | None, model_name: str) -> bytes | None:
     info = snap.files.get(rel)
     if info is None or info.digest is None or info.is_symlink:
         return None
-    try:
-        return snap.path(rel).read_bytes()
-    except OSError:
-        return None
+    return read_snapshot_file(snap, rel)
