@@ -35,7 +35,8 @@ from pie_conformance.harness.sandbox import (
 from pie_conformance.reporters.text import write_text
 
 OS_LEVEL = capabilities().bubblewrap
-needs_bwrap = pytest.mark.skipif(not OS_LEVEL, reason=f"bubblewrap cannot run here: {capabilities().bubblewrap_error}")
+needs_bwrap = pytest.mark.skipif(not OS_LEVEL,
+                                 reason=f"bubblewrap cannot run here: {capabilities().bubblewrap_error}")
 ARCH = _seccomp.native_arch()
 
 
@@ -305,7 +306,8 @@ IDENTITY = """
     out = {
         "uid": os.getuid(), "caps": [status[k].strip() for k in ("CapEff", "CapPrm", "CapBnd", "CapAmb")],
         "nnp": status["NoNewPrivs"].strip(), "seccomp": status["Seccomp"].strip(),
-        "pid": os.getpid(), "ppid": os.getppid(), "procs": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+        "pid": os.getpid(), "ppid": os.getppid(),
+        "procs": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
         "dev": sorted(os.listdir("/dev")), "root": sorted(os.listdir("/")),
         "ifaces": sorted(name for _, name in socket.if_nameindex()),
         "remount": call(libc.mount, b"none", b"/", None, ctypes.c_ulong(32 | 4096 | 16384), None),
@@ -406,7 +408,8 @@ def test_a_script_writing_to_slash_output_lands_in_the_runs_output(level: str, t
     assert done.stdout.strip() == "['copy.png', 'pred.png'] True"
     out = tmp_path / "run" / "work" / "output"
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
-        "files/a.npy", "files/m.th", "files/notes.txt", "picture/copy.png", "picture/pred.png", "trainlog.json"]
+        "files/a.npy", "files/m.th", "files/notes.txt", "picture/copy.png", "picture/pred.png",
+        "trainlog.json"]
     assert not Path("/output").exists() or not (Path("/output") / "trainlog.json").exists()
     assert [e for e in outcome.events if e.kind == "write"] == []
 
@@ -474,7 +477,8 @@ def test_forged_guard_records_are_not_believed_at_the_os_level(tmp_path: Path) -
 
 
 def test_a_limit_that_could_not_be_set_up_is_reported(tmp_path: Path) -> None:
-    plan = _guard_plan(limits=ResourceLimits(processes=10), cgroup_root=tmp_path / "no-such-cgroup-hierarchy")
+    plan = _guard_plan(limits=ResourceLimits(processes=10),
+                       cgroup_root=tmp_path / "no-such-cgroup-hierarchy")
     done, outcome = _launch(plan, tmp_path, "print('ran')", "")
     assert done.stdout == "ran\n"
     (problem,) = sb.setup_problems(outcome)
