@@ -433,10 +433,20 @@ class SandboxRun:
             return self._wrap_os(list(argv), env)
         return self._wrap_guard(list(argv), env)
 
+    def _writable_paths(self, env: Mapping[str, str]) -> tuple[list[Path], list[Path]]:
+        """The folders a run may write (the working folder, its HOME and TMPDIR) and the files its probe and
+        guard write: the same at the guard and the OS level."""
+        probe, log = env.get("PIE_CHECK_PROBE"), self.run_dir / _GUARD_LOG
+        files = [Path(p) for p in (probe, str(log)) if p]
+        folders = [self.work, *(Path(env[k]) for k in ("HOME", "TMPDIR") if env.get(k))]
+        return [w for w in folders if w.is_dir()], files
+
     def _wrap_guard(self, argv: list[str], env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
         host, port = _host_port(self.endpoint)
+        folders, files = self._writable_paths(env)
         env.update(PIE_GUARD_MODE="guard", PIE_GUARD_LOG=str(self.run_dir / _GUARD_LOG),
-                   PIE_GUARD_ROOT=str(self.run_dir), PIE_GUARD_ALLOW=f"{host}:{port}" if port else "",
+                   PIE_GUARD_ROOT=os.pathsep.join(str(p) for p in (*folders, *files)),
+                   PIE_GUARD_ALLOW=f"{host}:{port}" if port else "",
                    PIE_GUARD_OUTPUT=str(self.work / "output"))
         limits = self.plan.limits
         config = {"mode": "guard", "cgroup": str(self.cgroup) if self.cgroup else None,
@@ -457,13 +467,11 @@ class SandboxRun:
             (self._private / "filter.bpf").write_bytes(_seccomp.deny_program(arch))
             bpf = str(self._private / "filter.bpf")
         # Files the script's probe and guard write, bound one by one (the run folder itself is not there).
-        probe, log = env.get("PIE_CHECK_PROBE"), self.run_dir / _GUARD_LOG
-        files = [Path(p) for p in (probe, str(log)) if p]
+        log = self.run_dir / _GUARD_LOG
+        writable, files = self._writable_paths(env)
         for f in files:
             with contextlib.suppress(OSError):
                 f.touch(exist_ok=True)
-        writable = [self.work, *(Path(env[k]) for k in ("HOME", "TMPDIR") if env.get(k))]
-        writable = [w for w in writable if w.is_dir()]
         self._writable = (*(str(w) for w in writable), plan.output_mount, "/dev/shm",
                           *(str(f) for f in files))
         env.update(PIE_GUARD_MODE="os", PIE_GUARD_LOG=str(log),
