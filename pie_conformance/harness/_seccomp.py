@@ -11,11 +11,15 @@ Two programs, for the architectures whose system-call numbers are known here (x8
   with ENOSYS, so the C library falls back to ``clone``, whose flags a filter can read; a call of another
   architecture (a 32-bit ABI) kills the process, and on x86_64 the x32 numbers fail.
 - :func:`notify_program`, installed by the launcher just before it starts the script
-  (``SECCOMP_FILTER_FLAG_NEW_LISTENER``): every ``connect`` and every ``sendto`` with an address is shown to
+  (``SECCOMP_FILTER_FLAG_NEW_LISTENER``): every ``connect``, every ``sendto`` with an address, and every
+  call that writes to a path (``open``/``openat`` for writing, ``creat``, ``openat2``, ``mkdir``, ``unlink``,
+  ``rmdir``, ``rename``, ``link``, ``symlink``, ``truncate``, ``mknod`` and their ``*at`` forms) is shown to
   the kit through the listener's descriptor, which the launcher hands to the kit and the script never holds.
-  :class:`ConnectWatch` reads the address from the script's memory, records it, and lets the call go on
-  unchanged (``SECCOMP_USER_NOTIF_FLAG_CONTINUE``): the network namespace decides, the watch only sees. A
-  record is therefore a call the script really made, seen from outside, which a script cannot forge.
+  :class:`CallWatch` reads the address or the path from the script's memory (a relative path against the
+  caller's working folder or the folder descriptor it gave), records a connection other than to the mock
+  S3 and a write outside the folders the sandbox makes writable, and lets every call go on unchanged
+  (``SECCOMP_USER_NOTIF_FLAG_CONTINUE``): the namespaces and the read-only mounts decide, the watch only
+  sees. A record is therefore a call the script really made, seen from outside, which it cannot forge.
 """
 
 from __future__ import annotations
@@ -69,6 +73,9 @@ class Arch:
 
 _X86_64 = Arch("x86_64", 0xC000003E, {
     "connect": 42, "sendto": 44, "ioctl": 16, "clone": 56, "clone3": 435,
+    "open": 2, "creat": 85, "openat": 257, "openat2": 437, "mkdir": 83, "mkdirat": 258, "rmdir": 84,
+    "unlink": 87, "unlinkat": 263, "rename": 82, "renameat": 264, "renameat2": 316, "link": 86,
+    "linkat": 265, "symlink": 88, "symlinkat": 266, "truncate": 76, "mknod": 133, "mknodat": 259,
     "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311, "pidfd_getfd": 438,
     "mount": 165, "umount2": 166, "pivot_root": 155, "chroot": 161, "open_tree": 428, "move_mount": 429,
     "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433, "mount_setattr": 442,
@@ -80,6 +87,8 @@ _X86_64 = Arch("x86_64", 0xC000003E, {
 
 _AARCH64 = Arch("aarch64", 0xC00000B7, {
     "connect": 203, "sendto": 206, "ioctl": 29, "clone": 220, "clone3": 435,
+    "openat": 56, "openat2": 437, "mkdirat": 34, "unlinkat": 35, "renameat": 38, "renameat2": 276,
+    "linkat": 37, "symlinkat": 36, "truncate": 45, "mknodat": 33,
     "ptrace": 117, "process_vm_readv": 270, "process_vm_writev": 271, "pidfd_getfd": 438,
     "mount": 40, "umount2": 39, "pivot_root": 41, "chroot": 51, "open_tree": 428, "move_mount": 429,
     "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433, "mount_setattr": 442,
@@ -95,6 +104,19 @@ DENIED = ("ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "mou
           "unshare", "setns", "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd",
           "init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load", "reboot",
           "swapon", "swapoff", "acct", "quotactl", "syslog", "open_by_handle_at")
+
+#: The calls that write to a path: for each, the (folder descriptor argument or None, path argument) pairs
+#: it writes. open and openat are shown only with a writing flag (``_OPEN_WRITE``), the others always.
+WRITES: dict[str, tuple[tuple[int | None, int], ...]] = {
+    "open": ((None, 0),), "creat": ((None, 0),), "openat": ((0, 1),), "openat2": ((0, 1),),
+    "mkdir": ((None, 0),), "mkdirat": ((0, 1),), "rmdir": ((None, 0),), "unlink": ((None, 0),),
+    "unlinkat": ((0, 1),), "rename": ((None, 0), (None, 1)), "renameat": ((0, 1), (2, 3)),
+    "renameat2": ((0, 1), (2, 3)), "link": ((None, 1),), "linkat": ((2, 3),), "symlink": ((None, 1),),
+    "symlinkat": ((1, 2),), "truncate": ((None, 0),), "mknod": ((None, 0),), "mknodat": ((0, 1),),
+}
+_OPEN_WRITE = 0o1 | 0o2 | 0o100 | 0o1000 | 0o2000  # O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND
+_OPEN_FLAGS_ARG = {"open": 1, "openat": 2}
+_AT_FDCWD = -100
 
 _MACHINES = {"x86_64": _X86_64, "amd64": _X86_64, "aarch64": _AARCH64, "arm64": _AARCH64}
 
@@ -175,13 +197,26 @@ def deny_program(arch: Arch) -> bytes:
 
 
 def notify_program(arch: Arch) -> bytes:
-    """The filter the launcher installs with a listener: ``connect``, and ``sendto`` with an address."""
+    """The filter the launcher installs with a listener: ``connect``, ``sendto`` with an address, and the
+    calls that write to a path (see :data:`WRITES`)."""
     p = _Program()
     p.load(_ARCH)
     p.jump(_JEQ_K, arch.audit, 0, "allow")
     p.load(_NR)
     p.jump(_JEQ_K, arch.nr["connect"], "notify", 0)
-    p.jump(_JEQ_K, arch.nr["sendto"], 0, "allow")
+    p.jump(_JEQ_K, arch.nr["sendto"], "sendto", 0)
+    for name, arg in _OPEN_FLAGS_ARG.items():
+        if name in arch.nr:
+            p.jump(_JEQ_K, arch.nr[name], f"flags{arg}", 0)
+    for name in WRITES:
+        if name in arch.nr and name not in _OPEN_FLAGS_ARG:
+            p.jump(_JEQ_K, arch.nr[name], "notify", 0)
+    p.ret(RET_ALLOW)
+    for arg in sorted(set(_OPEN_FLAGS_ARG.values())):
+        p.label(f"flags{arg}")
+        p.load(_arg_lo(arg))
+        p.jump(_JSET_K, _OPEN_WRITE, "notify", "allow")
+    p.label("sendto")
     p.load(_arg_lo(4))
     p.jump(_JEQ_K, 0, 0, "notify")
     p.load(_arg_hi(4))
@@ -221,36 +256,72 @@ def describe_address(raw: bytes) -> str | None:
     return None
 
 
-class ConnectWatch:
-    """Reads the notifications of the launcher's listener in a thread: each ``connect``/``sendto`` with an
-    internet address other than ``allowed`` is passed to ``record(target, call)``; every call goes on."""
+def _under(path: str, roots: Sequence[str]) -> bool:
+    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
 
-    def __init__(self, fd: int, arch: Arch, allowed: Sequence[str],
-                 record: Callable[[str, str], None]) -> None:
+
+class CallWatch:
+    """Reads the notifications of the launcher's listener in a thread and lets every call go on.
+
+    ``record(kind, target, call)`` gets each ``connect``/``sendto`` to an internet address other than
+    ``allowed`` (kind ``connect``) and each call that writes to a path outside ``writable`` (kind ``write``;
+    ``/dev`` and ``/proc`` aside), the path as the sandbox sees it, made absolute but not resolved.
+    """
+
+    def __init__(self, fd: int, arch: Arch, allowed: Sequence[str], writable: Sequence[str],
+                 record: Callable[[str, str, str], None]) -> None:
         self.fd = fd
-        self.names = {arch.nr["connect"]: "connect", arch.nr["sendto"]: "sendto"}
+        self.names = {nr: name for name, nr in arch.nr.items()}
         self.allowed = set(allowed)
+        self.writable = [*writable, "/dev", "/proc"]
         self.record = record
         self.seen = 0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="pie-check-connect-watch", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="pie-check-call-watch", daemon=True)
         self._thread.start()
 
-    def _address(self, pid: int, nr: int, args: Sequence[int]) -> str | None:
-        ptr, size = (args[1], args[2]) if self.names.get(nr) == "connect" else (args[4], args[5])
-        size = min(int(size), 128)
-        if not ptr or size < 2:
-            return None
+    @staticmethod
+    def _read(mem: int, ptr: int, size: int) -> bytes:
         try:
-            fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            return None
-        try:
-            return describe_address(os.pread(fd, size, ptr))
+            return os.pread(mem, size, ptr) if ptr else b""
         except (OSError, OverflowError, ValueError):
+            return b""
+
+    def _path(self, pid: int, mem: int, dirfd: int | None, ptr: int) -> str | None:
+        raw = self._read(mem, ptr, 4096).split(b"\0", 1)[0]
+        if not raw:
             return None
+        path = os.fsdecode(raw)
+        if not path.startswith("/"):
+            fd = _AT_FDCWD if dirfd is None else struct.unpack("=i", struct.pack("=I", dirfd & 0xFFFFFFFF))[0]
+            try:
+                base = os.readlink(f"/proc/{pid}/cwd" if fd == _AT_FDCWD else f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                return None
+            path = os.path.join(base, path)
+        return os.path.normpath(path)
+
+    def _targets(self, pid: int, nr: int, args: Sequence[int]) -> list[tuple[str, str, str]]:
+        name = self.names.get(nr, str(nr))
+        try:
+            mem = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return []
+        try:
+            if name in ("connect", "sendto"):
+                ptr, size = (args[1], args[2]) if name == "connect" else (args[4], args[5])
+                target = describe_address(self._read(mem, ptr, min(int(size), 128)))
+                if target is None or target in self.allowed:
+                    return []
+                return [("connect", target, name)]
+            found = []
+            for dirfd, arg in WRITES.get(name, ()):
+                path = self._path(pid, mem, None if dirfd is None else args[dirfd], args[arg])
+                if path is not None and not _under(path, self.writable):
+                    found.append(("write", path, name))
+            return found
         finally:
-            os.close(fd)
+            os.close(mem)
 
     def _run(self) -> None:
         import fcntl
@@ -274,15 +345,15 @@ class ConnectWatch:
                     continue
                 return
             nid, pid, _flags, nr, _arch, _ip, *args = _NOTIF.unpack(buf)
-            target = self._address(pid, nr, args)
-            valid = True
+            targets = self._targets(pid, nr, args)
             try:
+                # Still the same call of the same process: what was read is its memory, not a successor's.
                 fcntl.ioctl(self.fd, _IOCTL_ID_VALID, struct.pack("=Q", nid))
             except OSError:
-                valid = False  # the caller has gone: the memory read may be another process's
-            if valid and target is not None and target not in self.allowed:
+                targets = []
+            for kind, target, call in targets:
                 self.seen += 1
-                self.record(target, self.names.get(nr, str(nr)))
+                self.record(kind, target, call)
             with contextlib.suppress(OSError):
                 fcntl.ioctl(self.fd, _IOCTL_SEND, bytearray(_RESP.pack(nid, 0, 0, _FLAG_CONTINUE)), True)
 

@@ -15,10 +15,11 @@ Three levels (``pie-check run --sandbox``; docs/sandbox.md says what each enforc
   and the report says which.
 - ``none``: no isolation and no limits; only ``/output`` is mapped in the script's interpreter.
 
-What the report states comes from what the script cannot reach: the exit status from bubblewrap's
-``--json-status-fd`` and the kit's own wait (the launcher's report only says which signal), RUN003 from the
-kit's own watch on the script's ``connect`` calls, RUN007 at the OS level from the guard's records of writes
-the kernel refused, kept only where they name a path the sandbox makes read-only (see docs/sandbox.md).
+At the OS level what the report states comes from what the script cannot reach: the exit status from
+bubblewrap's ``--json-status-fd`` and the kit's own wait (the launcher's report, on a socket only it holds,
+only says which signal), RUN003 and RUN007 from the kit's own watch on the script's system calls
+(:class:`~pie_conformance.harness._seccomp.CallWatch`); the guard is not installed there. At the guard level
+the guard's log is all there is, and the script can write it: that level is not a security boundary.
 """
 
 from __future__ import annotations
@@ -419,10 +420,12 @@ class SandboxRun:
         self._wrapped = True
         with contextlib.suppress(OSError):
             (self.work / "output").mkdir(exist_ok=True)  # also the source of /output
-        # The guard's folder comes first: Python imports the first sitecustomize it finds, and the guard
-        # then loads the kit's probe itself.
-        env["PYTHONPATH"] = os.pathsep.join([str(_GUARD_DIR), *filter(None, [env.get("PYTHONPATH")])])
-        env["PIE_GUARD_NEXT"] = str(_PROBE_FILE)
+        if not self.plan.os_level:
+            # The guard's folder comes first: Python imports the first sitecustomize it finds, and the guard
+            # then loads the kit's probe itself. (The OS level needs no guard: the kernel refuses, the kit
+            # watches.)
+            env["PYTHONPATH"] = os.pathsep.join([str(_GUARD_DIR), *filter(None, [env.get("PYTHONPATH")])])
+            env["PIE_GUARD_NEXT"] = str(_PROBE_FILE)
         if self.plan.mode == "none":
             env["PIE_GUARD_MODE"] = "redirect"
             env["PIE_GUARD_OUTPUT"] = str(self.work / "output")
@@ -433,11 +436,12 @@ class SandboxRun:
             return self._wrap_os(list(argv), env)
         return self._wrap_guard(list(argv), env)
 
-    def _writable_paths(self, env: Mapping[str, str]) -> tuple[list[Path], list[Path]]:
-        """The folders a run may write (the working folder, its HOME and TMPDIR) and the files its probe and
-        guard write: the same at the guard and the OS level."""
-        probe, log = env.get("PIE_CHECK_PROBE"), self.run_dir / _GUARD_LOG
-        files = [Path(p) for p in (probe, str(log)) if p]
+    def _writable_paths(self, env: Mapping[str, str], *,
+                        guard_log: bool = True) -> tuple[list[Path], list[Path]]:
+        """The folders a run may write (the working folder, its HOME and TMPDIR) and the files its probe
+        (and guard) write: the same at the guard and the OS level."""
+        probe, log = env.get("PIE_CHECK_PROBE"), str(self.run_dir / _GUARD_LOG) if guard_log else None
+        files = [Path(p) for p in (probe, log) if p]
         folders = [self.work, *(Path(env[k]) for k in ("HOME", "TMPDIR") if env.get(k))]
         return [w for w in folders if w.is_dir()], files
 
@@ -466,16 +470,13 @@ class SandboxRun:
         if arch is not None:
             (self._private / "filter.bpf").write_bytes(_seccomp.deny_program(arch))
             bpf = str(self._private / "filter.bpf")
-        # Files the script's probe and guard write, bound one by one (the run folder itself is not there).
-        log = self.run_dir / _GUARD_LOG
-        writable, files = self._writable_paths(env)
+        # The file the script's probe writes is bound by itself (the run folder itself is not there).
+        writable, files = self._writable_paths(env, guard_log=False)
         for f in files:
             with contextlib.suppress(OSError):
                 f.touch(exist_ok=True)
         self._writable = (*(str(w) for w in writable), plan.output_mount, "/dev/shm",
                           *(str(f) for f in files))
-        env.update(PIE_GUARD_MODE="os", PIE_GUARD_LOG=str(log),
-                   PIE_GUARD_ROOT=os.pathsep.join(self._writable))
         control = self._listen_control()
         config = {"mode": "os", "control": _CONTROL_INSIDE, "port": port,
                   "memory": limits.memory_bytes, "file_size": limits.file_bytes,
@@ -585,8 +586,8 @@ class SandboxRun:
             self._forward = _Forwarder(socket.socket(fileno=listener), host, port)
         arch = _seccomp.native_arch()
         if notify is not None and arch is not None:
-            self._watch = _seccomp.ConnectWatch(notify, arch, [f"127.0.0.1:{port}"] if port else [],
-                                                lambda target, call: self._record("connect", target, call))
+            self._watch = _seccomp.CallWatch(notify, arch, [f"127.0.0.1:{port}"] if port else [],
+                                             list(self._writable), self._record)
         elif notify is not None:
             os.close(notify)
         self._setup = {k: v for k, v in setup.items() if k not in ("op", "listener", "notify")}
@@ -666,23 +667,15 @@ class SandboxRun:
         return {str(k): str(v) for k, v in setup.items()}
 
     def _collect_events(self) -> list[SandboxEvent]:
-        """The kit's own records, then the guard's (at the OS level only writes the kernel refused)."""
+        """The kit's own records (OS level), or the guard's log (guard level: the script can write it)."""
         with self._lock:
             events = dict(self._events)
-        if self.plan.mode != "none":
+        if self.plan.mode != "none" and not self.plan.os_level:
             for ev in _read_guard_log(self.run_dir / _GUARD_LOG):
-                if self.plan.os_level and not (ev.kind == "write" and self._refused_here(ev.target)):
-                    continue  # the script's own testimony: only what the kernel must have refused counts
                 events.setdefault((ev.kind, ev.target), ev)
                 if len(events) >= _MAX_EVENTS:
                     break
         return list(events.values())
-
-    def _refused_here(self, target: str) -> bool:
-        """True when ``target`` lies outside every folder the sandbox makes writable (the kernel refuses)."""
-        if not target.startswith("/") or os.path.normpath(target) != target.rstrip("/") or "\0" in target:
-            return False
-        return not any(target == w or target.startswith(w.rstrip("/") + "/") for w in self._writable)
 
     def _empty_cgroup(self) -> int:
         """SIGKILL every process still in the run's cgroup, then remove it; the number killed."""

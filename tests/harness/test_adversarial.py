@@ -30,7 +30,13 @@ import pytest
 
 from pie_conformance import check_script
 from pie_conformance.findings import Report
-from pie_conformance.harness.sandbox import RUN_MARKER_VAR, ResourceLimits, SandboxPlan, capabilities, plan_sandbox
+from pie_conformance.harness.sandbox import (
+    RUN_MARKER_VAR,
+    ResourceLimits,
+    SandboxPlan,
+    capabilities,
+    plan_sandbox,
+)
 from pie_conformance.reporters import REPORTER_BY_NAME
 from pie_conformance.reporters.html import render_html
 
@@ -128,8 +134,9 @@ def _exit_status(report: Report, scenario: str = "baseline") -> Any:
     return next(s.details.get("exit_status") for s in report.scenarios if s.name == scenario)
 
 
-def _assert_outcome(report: Report, *, exit_status: Any = None, secrets: tuple[str, ...] = (SECRET_HOME,
-                    SECRET_ENV), unchanged: dict[Path, bytes] | None = None, wall: float | None = None) -> None:
+def _assert_outcome(report: Report, *, exit_status: Any = None,
+                    secrets: tuple[str, ...] = (SECRET_HOME, SECRET_ENV),
+                    unchanged: dict[Path, bytes] | None = None, wall: float | None = None) -> None:
     """What every case checks: no secret in any report, canaries unchanged, the real exit status, no process
     left, and (when given) the scenario's wall time within ``wall`` seconds."""
     text = _every_report(report)
@@ -191,16 +198,19 @@ def test_row_1_the_script_cannot_remount_nor_poison_the_kits_files(tmp_path: Pat
     shutil.copytree(PACKAGE, kit / "pie_conformance", ignore=shutil.ignore_patterns("__pycache__"))
     canary = kit / "pie_conformance" / "CANARY.txt"
     canary.write_text("CANARY")
-    targets = [kit / "pie_conformance" / "harness" / "_guard" / "sitecustomize.py",
-               kit / "pie_conformance" / "aiutils_shim" / "aiUtils" / "__init__.py", canary]
+    harness = kit / "pie_conformance" / "harness"
+    targets = [harness / "_guard" / "sitecustomize.py", harness / "_guard" / "_launch.py",
+               harness / "_probe" / "sitecustomize.py", kit / "pie_conformance" / "aiutils_shim" / "aiUtils"
+               / "__init__.py", kit / "pie_conformance" / "aiutils_shim" / "aiUtils" / "aiUtils.py", canary]
     before = {p: p.read_bytes() for p in targets}
-    folder = _case("remount_and_poison", tmp_path, **{"canary.txt": str(canary)})
+    folder = _case("remount_and_poison", tmp_path, **{"targets.txt": "\n".join(map(str, targets))})
     keep = tmp_path / "keep"
     code = ("import json, sys; from pie_conformance import check_script; "
-            "r = check_script(sys.argv[1], task='segmentation', scenarios=['baseline'], epochs=1, timeout=60, "
-            "keep=sys.argv[2]); print(json.dumps(r.to_dict()))")
-    done = subprocess.run([sys.executable, "-c", code, str(folder), str(keep)], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(kit)}, timeout=300, check=False)
+            "r = check_script(sys.argv[1], task='segmentation', scenarios=['baseline'], epochs=1, "
+            "timeout=60, keep=sys.argv[2]); print(json.dumps(r.to_dict()))")
+    done = subprocess.run([sys.executable, "-c", code, str(folder), str(keep)], capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(kit)}, cwd=tmp_path, timeout=300,
+                          check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)
     assert report["sandbox"]["level"] == "os"
@@ -208,11 +218,14 @@ def test_row_1_the_script_cannot_remount_nor_poison_the_kits_files(tmp_path: Pat
     assert {p: p.read_bytes() for p in targets} == before
     (result_file,) = keep.rglob("work/output/result.json")
     result = json.loads(result_file.read_text())
+    assert all(str(p).startswith(str(kit)) for p in result["running"])  # the copy's modules ran
     assert result["remount /"] == 1  # EPERM: no capability, and the filter refuses mount
     for target in map(str, targets):
-        assert result[f"python {target}"] in (30, 1, 13)  # EROFS (or EPERM/EACCES), never "written"
-        assert result[f"ctypes {target}"] in (30, 1, 13)
+        assert result[f"python {target}"] == 30  # EROFS, never "written"
+        assert result[f"ctypes {target}"] == 30
         assert result[f"sh {target}"] != 0
+    written = {f.get("path") for f in report["findings"] if f["rule"] == "RUN007"}
+    assert set(map(str, targets)) <= written  # every attempt seen from outside, at the call
     assert not [p for p in targets if b"poisoned" in p.read_bytes()]
 
 
@@ -299,8 +312,8 @@ def test_row_6_no_unix_socket_of_the_host_is_reachable(tmp_path: Path) -> None:
     abstract_sock.setblocking(False)
     keep = tmp_path / "keep"
     try:
-        report = _run(_case("host_unix_socket", tmp_path, **{"socket.txt": str(path), "abstract.txt": abstract}),
-                      keep=keep)
+        folder = _case("host_unix_socket", tmp_path, **{"socket.txt": str(path), "abstract.txt": abstract})
+        report = _run(folder, keep=keep)
         assert _accepted_nothing(path_sock) and _accepted_nothing(abstract_sock)
     finally:
         path_sock.close()
@@ -385,12 +398,14 @@ def test_row_10_the_exit_status_and_the_findings_cannot_be_forged(tmp_path: Path
     keep = tmp_path / "keep"
     report = _run(_case("forge_exit_status", tmp_path), keep=keep)
     assert "RUN001" in report.rule_ids()
-    assert not report.rule_ids() & {"RUN003", "RUN007"}, [(f.rule, f.path) for f in report.findings]
     (result_file,) = keep.rglob("work/output/result.json")
     result = json.loads(result_file.read_text())
     assert result.get("pidfd_getfd", "none taken") in ("Operation not permitted", "none taken")
-    assert not isinstance(result["proc_fd"], list) or result["proc_fd"] == []
-    assert result["log"] == "forged"  # it could write the guard's log: the kit did not believe it
+    assert result["proc_fd_opened"] == []  # the launcher is not dumpable: its descriptors stay its own
+    # No forged record became a finding; its real attempt to write the log, outside its folders, did.
+    named = {f.path for f in report.findings if f.rule in ("RUN003", "RUN007")}
+    assert not named & {"203.0.113.9:443", "forged.example", "/forged/path"}, named
+    assert result["log"] != "forged" and any(str(p).endswith("sandbox-guard.log") for p in named), named
     _assert_outcome(report, exit_status=7)
 
 
@@ -552,11 +567,12 @@ def test_writes_outside_the_run(tmp_path: Path) -> None:
     target.mkdir()
     report = _run(_case("write_outside", tmp_path, **{"target.txt": str(target)}))
     assert report.rule_ids() == NO_EPOCH | {"RUN007"}
-    (f,) = [f for f in report.findings if f.rule == "RUN007"]
-    assert f.path == str(target / "from_python.txt")
-    if OS_LEVEL:  # the folder is not even there: the shell's write fails too
+    named = {f.path for f in report.findings if f.rule == "RUN007"}
+    if OS_LEVEL:  # seen from outside at the call, the shell's write as well as Python's; both refused
+        assert named == {str(target / "from_python.txt"), str(target / "from_shell.txt")}
         assert list(target.iterdir()) == []
     else:
+        assert named == {str(target / "from_python.txt")}
         assert not (target / "from_python.txt").exists()
     _assert_nothing_left(report)
 

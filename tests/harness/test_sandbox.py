@@ -286,7 +286,7 @@ def test_bubblewrap_forwards_the_mock_and_sees_every_other_connect_from_outside(
     assert result["write_out"] in ("FileNotFoundError", "OSError") and result["write_in"] == "ok"
     assert _accepted(servers[0]) and not _accepted(servers[1])
     assert list(outside.iterdir()) == [] and canary.read_text() == "canary"
-    assert sb.setup_problems(outcome) == [] and outcome.setup == {"forwarder": "ok", "connect watch": "ok"}
+    assert sb.setup_problems(outcome) == [] and outcome.setup == {"forwarder": "ok", "call watch": "ok"}
     assert outcome.forwarded == 1 and outcome.returncode == 0
     other_port = servers[1].getsockname()[1]
     connects = {e.target for e in outcome.events if e.kind == "connect"}
@@ -465,15 +465,38 @@ def test_the_sandbox_reports_the_scripts_own_exit_status(tmp_path: Path, code: s
 def test_forged_guard_records_are_not_believed_at_the_os_level(tmp_path: Path) -> None:
     code = f"""
         import json
-        with open({str(tmp_path / "run" / "sandbox-guard.log")!r}, "a") as f:
+        with open({str(tmp_path / "run" / "work" / "sandbox-guard.log")!r}, "a") as f:
             for kind, target in (("connect", "10.9.9.9:443"), ("resolve", "evil.example"),
-                                 ("write", "{tmp_path}/run/work/output/x"), ("write", "/etc/forged")):
+                                 ("write", "/etc/forged")):
                 f.write(json.dumps({{"kind": kind, "target": target, "call": "open(w)"}}) + "\\n")
+    """
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "sandbox-guard.log").symlink_to(tmp_path / "run" / "work" / "sandbox-guard.log")
+    done, outcome = _launch(plan_sandbox("strict"), tmp_path, code, "")
+    assert done.returncode == 0, done.stderr
+    # What the kit saw itself: the script wrote a file in its own folder, nothing else happened.
+    assert outcome.events == ()
+
+
+@needs_bwrap
+def test_writes_are_seen_from_outside_at_the_call(tmp_path: Path) -> None:
+    code = """
+        import ctypes, os, subprocess
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.open(b"/usr/pie-check-never", os.O_WRONLY | os.O_CREAT, 0o644)  # through C, past any guard
+        libc.mkdir(b"/etc/pie-check-never", 0o755)
+        os.makedirs("inside/ok", exist_ok=True)
+        open("inside/ok/file.txt", "w").close()
+        open(os.path.expanduser("~/cache.txt"), "w").close()
+        subprocess.run(["sh", "-c", "echo x > /var/pie-check-never; touch /dev/null"])
+        libc.rename(b"inside/ok/file.txt", b"/tmp/moved.txt")
     """
     done, outcome = _launch(plan_sandbox("strict"), tmp_path, code, "")
     assert done.returncode == 0, done.stderr
-    # Only a write the kernel must have refused (a read-only path) is kept; nothing of the network.
-    assert [(e.kind, e.target) for e in outcome.events] == [("write", "/etc/forged")]
+    assert {(e.kind, e.target, e.call) for e in outcome.events} == {
+        ("write", "/usr/pie-check-never", "openat"), ("write", "/etc/pie-check-never", "mkdir"),
+        ("write", "/var/pie-check-never", "openat"), ("write", "/tmp/moved.txt", "rename"),
+    }
 
 
 def test_a_limit_that_could_not_be_set_up_is_reported(tmp_path: Path) -> None:

@@ -7,11 +7,12 @@ before anything of the kit can be imported, and inside the OS-level sandbox noth
 seccomp filter in force): it makes itself non-dumpable (the script, though it runs as the same user, can
 neither trace it nor open its descriptors), connects to the kit's control socket, listens on the mock S3's
 port on the namespace's loopback, and forks the script. The child sets the rlimits, installs the filter
-that shows the kit every ``connect`` (``notify_bpf``), hands the kit the listening socket and that filter's
-listener over the control socket, closes both and becomes the script. The kit accepts and forwards the
-script's connections to the mock itself, outside the sandbox. The launcher reaps every process, reports the
-script's exact wait status on the control socket (which the script never holds) and exits with its exit
-code; when it ends, the kernel ends every process left in the namespace.
+that shows the kit every ``connect`` and every write to a path (``notify_bpf``), hands the kit the
+listening socket and that filter's listener over the control socket, closes both and becomes the script.
+The kit accepts and forwards the script's connections to the mock itself, outside the sandbox. The
+launcher reaps every process, reports the script's exact wait status on the control socket (which the
+script never holds) and exits with its exit code; when it ends, the kernel ends every process left in the
+namespace.
 
 ``guard`` mode (no namespaces): it joins the run's pids cgroup, becomes a child subreaper (a daemon's double
 fork stays its descendant), forks the script with the rlimits set, counts the script's processes where no
@@ -81,7 +82,7 @@ def _exit_code(status):
 
 # -- os mode ------------------------------------------------------------------------------------------------
 def _install_notify(cfg):
-    """The filter that shows the kit every connect; its listener's descriptor."""
+    """The filter that shows the kit every connect and write; its listener's descriptor."""
     code = bytes.fromhex(cfg["notify_bpf"])
     buf = ctypes.create_string_buffer(code, len(code))
     prog = _SockFprog(len(code) // 8, ctypes.cast(buf, ctypes.c_void_p))
@@ -104,9 +105,9 @@ def _os_child(cfg, argv, control, listener):
         try:
             notify = _install_notify(cfg)
             fds.append(notify)
-            setup["connect watch"] = "ok"
+            setup["call watch"] = "ok"
         except OSError as exc:
-            setup["connect watch"] = str(exc)
+            setup["call watch"] = str(exc)
     if control is not None:
         msg = json.dumps({"op": "setup", "listener": listener is not None, "notify": notify is not None,
                           **setup}).encode() + b"\n"

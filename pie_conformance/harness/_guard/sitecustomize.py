@@ -1,5 +1,5 @@
-"""The kit's guard inside the script's interpreter: maps ``/output``, and records (or refuses) what the
-sandbox level asks it to.
+"""The kit's guard inside the script's interpreter: maps ``/output``, and at the guard level refuses and
+records connections and writes.
 
 Python imports ``sitecustomize`` from ``PYTHONPATH`` at start-up; the kit puts this folder first, and this
 module then loads the kit's probe (``PIE_GUARD_NEXT``) so both run. Its variables stay in the environment,
@@ -17,10 +17,10 @@ so the Python interpreters the script starts behave the same. ``PIE_GUARD_MODE``
   (``PIE_GUARD_ALLOW``), and ``getaddrinfo`` of a name that is not local, raise (RUN003); ``open`` in a
   writing mode and the ``os`` calls that write, aimed (after following links) outside the run folder
   (``PIE_GUARD_ROOT``), raise PermissionError (RUN007). Detection, not a jail: ``ctypes``, a C extension or
-  another program bypass it.
-- ``os`` (inside bubblewrap, where ``/output`` is a bind mount and the kernel refuses everything): it changes
-  nothing and only records the writes the kernel refused outside the folders the sandbox makes writable
-  (``PIE_GUARD_ROOT``), with the path the script gave, since only the script's interpreter knows it.
+  another program bypass it, and the script can write the log (``PIE_GUARD_LOG``) itself.
+
+At the OS level (bubblewrap) the guard is not installed: ``/output`` is a bind mount, the kernel refuses, and
+the kit watches the script's calls from outside.
 """
 
 import builtins
@@ -40,7 +40,6 @@ _allow = os.environ.get("PIE_GUARD_ALLOW", "")
 _output = os.environ.get("PIE_GUARD_OUTPUT")
 _next = os.environ.pop("PIE_GUARD_NEXT", None)
 _LOCAL_NAMES = {"localhost", "127.0.0.1", "::1", "ip6-localhost", ""}
-_REFUSED_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT}
 
 _real_open = builtins.open
 _real_io_open = io.open
@@ -210,19 +209,7 @@ _WRITES = {"mkdir": (0,), "rename": (0, 1), "replace": (0, 1), "remove": (0,), "
 _READS = ("stat", "lstat", "access", "listdir", "scandir", "readlink", "chdir")
 
 
-def _observed(real, call):
-    """An OSError the kernel raised for a write: recorded when the path is outside the writable folders."""
-    if real.errno not in _REFUSED_ERRNOS or real.filename is None:
-        return
-    try:
-        path = os.path.abspath(os.fsdecode(os.fspath(real.filename)))
-    except (TypeError, ValueError):
-        return
-    if not _under_roots(path) and not path.startswith(("/proc/", "/dev/")):
-        _record("write", path, call)
-
-
-def _install_files(refuse, observe):
+def _install_files(refuse):
     def check(path, call, follow=True):
         if refuse:
             real = _outside(path, follow)
@@ -233,25 +220,13 @@ def _install_files(refuse, observe):
         file = _mapped(file)
         if _writing(mode):
             check(file, f"open({mode})")
-            try:
-                return _real_io_open(file, mode, *args, **kwargs)
-            except OSError as exc:
-                if observe:
-                    _observed(exc, f"open({mode})")
-                raise
         return _real_io_open(file, mode, *args, **kwargs)
 
     def guarded_os_open(path, flags, *args, **kwargs):
         path = _mapped(path) if kwargs.get("dir_fd") is None else path
-        writing = flags & _WRITE_FLAGS
-        if writing and kwargs.get("dir_fd") is None:
+        if flags & _WRITE_FLAGS and kwargs.get("dir_fd") is None:
             check(path, "os.open")
-        try:
-            return _real_os_open(path, flags, *args, **kwargs)
-        except OSError as exc:
-            if observe and writing:
-                _observed(exc, "os.open")
-            raise
+        return _real_os_open(path, flags, *args, **kwargs)
 
     def wrap(name, fn, written):
         # symlink(target, link): the target is text kept in the link, only the link is a path
@@ -265,12 +240,7 @@ def _install_files(refuse, observe):
                         # Removing or renaming a link acts on the link itself, not on what it points at.
                         follow = name in ("mkdir", "truncate", "chmod", "utime")
                         check(args[i], f"os.{name}", follow=follow)
-            try:
-                return fn(*args, **kwargs)
-            except OSError as exc:
-                if observe and written:
-                    _observed(exc, f"os.{name}")
-                raise
+            return fn(*args, **kwargs)
 
         guarded.__name__ = name
         guarded.__doc__ = fn.__doc__
@@ -359,8 +329,8 @@ class _PatchOnImport:
 def _install():
     if _mode == "guard":
         _install_network()
-    if _mode in ("guard", "redirect", "os"):
-        _install_files(refuse=_mode == "guard", observe=_mode == "os")
+    if _mode in ("guard", "redirect"):
+        _install_files(refuse=_mode == "guard")
     if _output is not None:
         sys.meta_path.insert(0, _PatchOnImport())
 

@@ -24,20 +24,28 @@ if pidfd >= 0:
             except OSError:
                 pass
     result["pidfd_getfd"] = taken or os.strerror(ctypes.get_errno())
+opened = []
 try:
-    result["proc_fd"] = sorted(os.listdir(f"/proc/{ppid}/fd"))
+    for name in os.listdir(f"/proc/{ppid}/fd"):
+        try:
+            fd = os.open(f"/proc/{ppid}/fd/{name}", os.O_WRONLY)
+            os.write(fd, b'{"op": "exit", "status": 0}\n')
+            opened.append(name)
+        except OSError:
+            pass
+except OSError:
+    pass
+result["proc_fd_opened"] = opened
+# The guard's log: where the environment says, else where the kit keeps it (next to the working folder).
+log = os.environ.get("PIE_GUARD_LOG") or os.path.join(os.getcwd(), "..", "sandbox-guard.log")
+try:
+    with open(log, "a") as f:
+        for kind, target in (("connect", "203.0.113.9:443"), ("resolve", "forged.example"),
+                             ("write", "/forged/path")):
+            f.write(json.dumps({"kind": kind, "target": target, "call": "forged"}) + "\n")
+    result["log"] = "forged"
 except OSError as exc:
-    result["proc_fd"] = exc.strerror
-log = os.environ.get("PIE_GUARD_LOG")
-if log:
-    try:
-        with open(log, "a") as f:
-            for kind, target in (("connect", "203.0.113.9:443"), ("resolve", "forged.example"),
-                                 ("write", "/forged/path")):
-                f.write(json.dumps({"kind": kind, "target": target, "call": "forged"}) + "\n")
-        result["log"] = "forged"
-    except OSError as exc:
-        result["log"] = exc.strerror
+    result["log"] = exc.strerror
 os.makedirs("output", exist_ok=True)
 with open("output/result.json", "w") as f:
     json.dump(result, f)

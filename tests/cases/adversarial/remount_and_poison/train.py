@@ -1,8 +1,10 @@
-"""Adversarial (issue 13, row 1): makes / writable again, then appends a line to the kit's own guard module,
-to the compatible aiUtils and to a canary file of the test, from Python, through ctypes and from a shell.
+"""Adversarial (issue 13, row 1): makes / writable again, then appends a line to the kit's own modules (the
+files the test names in targets.txt: the kit's guard, launcher and probe, the compatible aiUtils), from
+Python, through ctypes and from a shell.
 
-The test runs this under a copy of the kit it made, so the files aimed at are canaries whatever happens.
-Everything it saw goes to output/result.json.
+The test runs this under a copy of the kit it made and names only that copy's files, so the files aimed at
+are canaries whatever happens. The modules that really run here are noted too, for the test to check that
+they are the copy's. Everything it saw goes to output/result.json.
 """
 import ctypes
 import json
@@ -18,9 +20,10 @@ result = {}
 for target in (b"/", os.getcwd().encode()):
     r = libc.mount(b"none", target, None, ctypes.c_ulong(MS_REMOUNT | MS_BIND | MS_REC), None)
     result[f"remount {target.decode()}"] = 0 if r == 0 else ctypes.get_errno()
-with open("canary.txt") as f:
-    canary = f.read().strip()
-targets = [sys.modules["sitecustomize"].__file__, aiUtils.__file__, canary]
+with open("targets.txt") as f:
+    named = f.read().split()
+targets = named
+result["running"] = [sys.modules["sitecustomize"].__file__, aiUtils.__file__]
 for path in targets:
     try:
         with open(path, "a") as f:
