@@ -5,10 +5,10 @@ be frozen with SIGSTOP while ``output/`` is copied, resumed with SIGCONT, and ki
 is read by one thread that parses every line for progress but keeps only a head and a tail of the text;
 stderr is read by another thread that keeps a tail.
 
-The time limit bounds the whole run, the time it was held for snapshots included: however slow the
-snapshots a script provokes (many files, many progress lines), the run ends ``timeout`` seconds after it
-started (plus the wait for the mock S3 at the gate, which is the kit's own start-up). The callback at a
-progress line can ask :func:`time_left`; once the limit has passed no further callback is made.
+The time limit bounds the whole run, the time it was held for snapshots or at the gate included: however
+slow the snapshots a script provokes (many files, many progress lines), the run ends ``timeout`` seconds
+after it started. The callback at a progress line can ask :func:`time_left`; once the limit has passed no
+further callback is made.
 """
 
 from __future__ import annotations
@@ -207,7 +207,7 @@ class _Run:
         self.error: BaseException | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.ack_fd: int | None = None  # write end of the pipe the script's probe waits on
-        self.deadline = self.t0 + spec.timeout  # moved on by the gate's wait once it has opened
+        self.deadline = self.t0 + spec.timeout
         self.over = False  # the time limit has passed: no more callbacks
 
     # -- stdout ------------------------------------------------------------------------------------
@@ -371,6 +371,7 @@ def run_process(spec: ProcessSpec, on_progress: ProgressCallback | None = None) 
             exit_elapsed=0.0, eof_elapsed=0.0, start_error=f"{spec.argv[0]}: {exc.strerror or exc}",
         )
     run.t0 = time.monotonic()
+    run.deadline = run.t0 + spec.timeout
     run.proc = proc
     for fd in pass_fds:
         os.close(fd)
@@ -403,7 +404,6 @@ def run_process(spec: ProcessSpec, on_progress: ProgressCallback | None = None) 
             raise
         os.close(gate_w)  # EOF: every waiting connection goes ahead
         gate_time = time.monotonic() - run.t0
-        run.deadline += gate_time  # the kit's own start-up does not count; snapshots do
 
     timed_out = False
     while True:
