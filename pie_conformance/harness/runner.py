@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pie_conformance.harness.progress import ProgressLine, classify
 
@@ -330,6 +331,21 @@ class _Run:
                 del self.err_tail[: len(self.err_tail) - STDERR_TAIL]
 
 
+def _open_gate(gate: Callable[[], None], gate_w: int, run: _Run, proc: subprocess.Popen[bytes],
+               state: dict[str, Any]) -> None:
+    """Call the gate; on success close its pipe (EOF lets the script's connections go), on failure end the
+    script (the error is raised once the run is over)."""
+    try:
+        gate()
+    except BaseException as exc:
+        state["error"] = exc
+        _kill_all(proc.pid)
+    else:
+        state["time"] = time.monotonic() - run.t0
+    finally:
+        os.close(gate_w)
+
+
 def run_process(spec: ProcessSpec, on_progress: ProgressCallback | None = None) -> ProcessResult:
     """Run the script to its end (or the time limit) and return what it did.
 
@@ -386,24 +402,13 @@ def run_process(spec: ProcessSpec, on_progress: ProgressCallback | None = None) 
         proc.stdin.close()
     except (BrokenPipeError, OSError):
         pass
-    gate_time = 0.0
+    # The gate opens in its own thread, so that the time limit holds while the mock S3 is still starting.
+    gate_state: dict[str, Any] = {"time": 0.0}
+    gate_thread: threading.Thread | None = None
     if spec.gate is not None and gate_w is not None:
-        try:
-            spec.gate()
-        except BaseException:
-            _kill_all(proc.pid)
-            proc.wait()
-            os.close(gate_w)
-            t_out.join(timeout=2.0)
-            t_err.join(timeout=2.0)
-            for stream in (proc.stdout, proc.stderr):
-                with contextlib.suppress(OSError):
-                    stream.close()
-            if run.ack_fd is not None:
-                os.close(run.ack_fd)
-            raise
-        os.close(gate_w)  # EOF: every waiting connection goes ahead
-        gate_time = time.monotonic() - run.t0
+        gate_thread = threading.Thread(target=_open_gate, args=(spec.gate, gate_w, run, proc, gate_state),
+                                       name="pie-check-gate", daemon=True)
+        gate_thread.start()
 
     timed_out = False
     while True:
@@ -419,6 +424,9 @@ def run_process(spec: ProcessSpec, on_progress: ProgressCallback | None = None) 
             break
         except subprocess.TimeoutExpired:
             continue
+    if gate_thread is not None:
+        gate_thread.join()  # the kit's own start-up: whatever it raised is raised here, once the run is over
+    gate_time = float(gate_state["time"])
     exit_elapsed = time.monotonic() - run.t0
     # Whatever the script left running in its group ends with it. A grandchild that left the group (setsid)
     # and still holds the pipes open is found through /proc by the pipe it holds and killed too.
@@ -440,6 +448,8 @@ def run_process(spec: ProcessSpec, on_progress: ProgressCallback | None = None) 
         os.close(run.ack_fd)
     if run.error is not None:
         raise run.error
+    if "error" in gate_state:
+        raise gate_state["error"]
     tail = b"".join(run.tail)[-STDOUT_TAIL:]
     return ProcessResult(
         returncode=proc.returncode,

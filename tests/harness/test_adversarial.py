@@ -240,7 +240,8 @@ def test_row_2_links_planted_in_the_snapshot_folders_are_never_followed(level: s
     folder = _case("plant_snapshot_links", tmp_path, **{"canary.txt": str(canary),
                                                         "canary_dir.txt": str(canary_dir)})
     report = _run(folder, epochs=2, keep=keep, sandbox=_plan(level))
-    assert report.rule_ids() == set(), [(f.rule, f.message) for f in report.findings]
+    # Through ctypes the guard does not see the attempt; at the OS level the kit does, at the call.
+    assert report.rule_ids() == ({"RUN007"} if _is_os(level) else set()), [f.message for f in report.findings]
     planted = (keep / "baseline" / "home" / "planted.txt").read_text()
     if _is_os(level):
         assert planted.count("refused") == 2, planted  # the snapshot folders are out of its reach
@@ -275,8 +276,9 @@ def test_row_4_a_weights_copy_swapped_for_a_link_is_never_served(level: str, tmp
     swapped = (keep / "baseline" / "home" / "swapped.txt").read_text()
     by_name = {s.name: s for s in report.scenarios}
     if _is_os(level):
-        assert swapped.count("refused") == 2, swapped  # the copies are out of its reach
-        assert report.conformant, [(f.rule, f.message) for f in report.findings]
+        assert swapped.count("refused") == 2, swapped  # the copies are out of its reach...
+        # ...and its attempts, seen from outside at the call, are the only findings.
+        assert report.rule_ids() == {"RUN007"}, [(f.rule, f.message) for f in report.findings]
         assert by_name["resume"].status == "ran"
     else:
         assert swapped.count("swapped") == 2, swapped  # the swap was made...

@@ -251,8 +251,8 @@ def test_the_time_limit_counts_the_time_held_for_snapshots(tmp_path: Path) -> No
     t = time.monotonic()
     result = run_process(spec, slow_snapshot)
     wall = time.monotonic() - t
-    assert result.timed_out and result.frozen_time > 0.6
+    assert result.timed_out and left and result.frozen_time >= 0.2 * (len(left) - 1)
     assert result.wall_time < 2.5 and wall < 4.0  # the limit, not the sum of the snapshots
-    assert all(x is not None and x > 0 for x in left) and len(left) <= 9
+    assert all(x is not None and x > 0 for x in left) and len(left) <= 8
     assert time_left() is None  # only inside a callback
     assert result.script_time == pytest.approx(result.wall_time - result.frozen_time, abs=0.01)

@@ -263,7 +263,9 @@ def _main_guard(cfg, argv):
             json.dump(setup, f)
     rc = os.waitstatus_to_exitcode(status)
     if rc < 0:  # die of the same signal, so that the kit's own wait sees the script's status
-        signal.signal(-rc, signal.SIG_DFL)
+        if -rc not in (signal.SIGKILL, signal.SIGSTOP):  # those two cannot be caught, nor need resetting
+            with contextlib.suppress(OSError, ValueError):
+                signal.signal(-rc, signal.SIG_DFL)
         os.kill(os.getpid(), -rc)
     os._exit(rc if rc >= 0 else 128 - rc)
 
