@@ -140,9 +140,14 @@ _CAPS: Capabilities | None = None
 _CAPS_LOCK = threading.Lock()
 
 
-def _bwrap_base(uid: int = SANDBOX_UID) -> list[str]:
-    """bubblewrap's options every sandbox of the kit has (namespaces, uid, no capability, lifetime)."""
-    return ["--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--as-pid-1",
+def _bwrap_base(uid: int = SANDBOX_UID, *, seccomp: bool = False) -> list[str]:
+    """bubblewrap's options every sandbox of the kit has (namespaces, uid, no capability, lifetime).
+
+    Without a seccomp filter (which refuses ``unshare`` and ``clone`` with a namespace flag) further user
+    namespaces are disabled by bubblewrap itself (a nested namespace: some milliseconds more).
+    """
+    nested = [] if seccomp else ["--disable-userns"]
+    return ["--unshare-all", "--unshare-user", *nested, "--die-with-parent", "--as-pid-1",
             "--cap-drop", "ALL", "--uid", str(uid), "--gid", str(uid)]
 
 
@@ -160,7 +165,8 @@ def _probe_bwrap(exe: str, arch: str | None) -> str | None:
             assert native is not None
             (private / "filter").write_bytes(_seccomp.deny_program(native))
             bpf = str(private / "filter")
-        argv = ["/bin/sh", "-c", _SH, "pie-check-probe", str(status), bpf, "", exe, *_bwrap_base(),
+        argv = ["/bin/sh", "-c", _SH, "pie-check-probe", str(status), bpf, "", exe,
+                *_bwrap_base(seccomp=bool(bpf)),
                 "--json-status-fd", "3", *(["--seccomp", "4"] if bpf else []),
                 "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--", "/bin/sh", "-c", "exit 0"]
         try:
@@ -486,7 +492,7 @@ class SandboxRun:
                           seccomp_nr={"x86_64": 317, "aarch64": 277}[arch.name])
         python = (shutil.which(argv[0]) or argv[0]) if argv else sys.executable
         binds = _mount_plan(self, [python, sys.executable], writable, files, control, env)
-        bwrap = [plan.bwrap or "bwrap", *_bwrap_base(), "--json-status-fd", "3",
+        bwrap = [plan.bwrap or "bwrap", *_bwrap_base(seccomp=bool(bpf)), "--json-status-fd", "3",
                  *(["--seccomp", "4"] if bpf else []), *binds, "--chdir", str(self.work), "--"]
         launcher = [sys.executable, "-I", "-S", str(_LAUNCHER), json.dumps(config), "--", *argv]
         procs = str(self.cgroup / "cgroup.procs") if self.cgroup else ""
@@ -603,7 +609,8 @@ class SandboxRun:
         from pie_conformance.harness.snapshot import pop_notes
 
         killed = self._empty_cgroup()
-        killed += _kill_marked(self.marker)
+        if not self.plan.os_level:  # at the OS level the PID namespace has ended with its PID 1
+            killed += _kill_marked(self.marker)
         self._stop.set()
         if self._control_thread is not None:
             self._control_thread.join(timeout=2.0)
@@ -819,7 +826,13 @@ def _system_binds(pythons: Sequence[str], *, gpu: bool, shm_bytes: int) -> tuple
         elif os.path.isdir(p):
             args += ["--ro-bind", p, p]
             system.append(os.path.realpath(p))
-    for p in (*_ETC, *_SYS):
+    etc = _etc_copy()
+    if etc is not None:
+        args += ["--ro-bind", etc, "/etc"]
+    else:
+        for p in _ETC:
+            args += ["--ro-bind-try", p, p]
+    for p in _SYS:
         args += ["--ro-bind-try", p, p]
     args += ["--proc", "/proc", "--dev", "/dev", "--size", str(shm_bytes), "--tmpfs", "/dev/shm"]
     if gpu:
@@ -841,12 +854,51 @@ def _system_binds(pythons: Sequence[str], *, gpu: bool, shm_bytes: int) -> tuple
             if _under(real, system) or _under(p, bound) or any(_under(h, [p]) for h in homes) or p == "/":
                 continue  # already there, or it would show the home folder itself
             bound.append(p)
-    kit = str(_PACKAGE_DIR)
-    if not _under(kit, bound):
-        bound.append(kit)
+    bound.append(str(_PACKAGE_DIR))
+    kept: list[str] = []
     for p in sorted(set(bound), key=len):
-        args += ["--ro-bind", p, p]
+        if not _under(p, kept):  # a folder inside one already bound is there with it
+            kept.append(p)
+            args += ["--ro-bind", p, p]
     return args, hidden
+
+
+_ETC_COPY: str | None = None
+_ETC_LOCK = threading.Lock()
+
+
+def _etc_copy() -> str | None:
+    """A folder holding the few files of /etc the sandbox shows (links kept as links), made once per process.
+
+    One bind of it costs what one of the two dozen binds of the files themselves would. None when it cannot
+    be made (the files are then bound one by one).
+    """
+    global _ETC_COPY
+    with _ETC_LOCK:
+        if _ETC_COPY is not None and os.path.isdir(_ETC_COPY):
+            return _ETC_COPY
+        import atexit
+        import tempfile
+
+        try:
+            dest = tempfile.mkdtemp(prefix="pie-check-etc-")
+            os.chmod(dest, 0o755)
+            for src in _ETC:
+                if not os.path.lexists(src):
+                    continue
+                target = os.path.join(dest, os.path.relpath(src, "/etc"))
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                if os.path.isdir(src) and not os.path.islink(src):
+                    shutil.copytree(src, target, symlinks=True)
+                elif os.path.islink(src) and not os.path.realpath(src).startswith(("/usr/", "/etc/")):
+                    shutil.copy2(src, target)  # e.g. resolv.conf -> /run/...: its content, /run is not there
+                else:
+                    shutil.copy2(src, target, follow_symlinks=False)
+        except OSError:
+            return None
+        atexit.register(shutil.rmtree, dest, True)
+        _ETC_COPY = dest
+        return dest
 
 
 def _mount_plan(run: SandboxRun, pythons: Sequence[str], writable: Sequence[Path], files: Sequence[Path],
@@ -900,7 +952,8 @@ def sandbox_helper(argv: Sequence[str]) -> HelperSandbox | None:
         os.close(filter_w)
         fds.append(filter_r)
         seccomp = ["--seccomp", str(filter_r)]
-    return HelperSandbox([caps.bwrap, *_bwrap_base(), "--json-status-fd", str(status_w), *seccomp, *args,
+    return HelperSandbox([caps.bwrap, *_bwrap_base(seccomp=bool(seccomp)), "--json-status-fd", str(status_w),
+                          *seccomp, *args,
                           "--chdir", "/", "--", *argv], tuple(fds), status_r)
 
 

@@ -26,10 +26,8 @@ import ctypes
 import json
 import os
 import resource
-import signal
 import socket
 import sys
-import threading
 
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
@@ -193,6 +191,8 @@ def _descendants(root):
 
 
 def _kill_descendants():
+    import signal
+
     for _ in range(3):  # a process may fork while the others are being killed
         pids = _descendants(os.getpid())
         if not pids:
@@ -216,6 +216,9 @@ def _watch(limit, state):
 
 
 def _main_guard(cfg, argv):
+    import signal
+    import threading
+
     setup = {}
     if cfg.get("cgroup"):
         try:
