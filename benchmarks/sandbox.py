@@ -30,8 +30,8 @@ from pie_conformance.harness import sandbox as sb
 SCRIPT = "import socket, sys; socket.create_connection(('127.0.0.1', int(sys.argv[1]))).close()\n"
 ROOT = Path(__file__).resolve().parents[1]
 #: The files of an earlier sandbox, loaded from git for --against.
-_OLD_FILES = ("pie_conformance/harness/sandbox.py", "pie_conformance/harness/_guard/_launch.py",
-              "pie_conformance/harness/_guard/sitecustomize.py", "pie_conformance/harness/_probe/sitecustomize.py")
+_OLD_FILES = tuple(f"pie_conformance/harness/{name}" for name in (
+    "sandbox.py", "_guard/_launch.py", "_guard/sitecustomize.py", "_probe/sitecustomize.py"))
 
 
 def _serve(s: socket.socket) -> None:
@@ -89,8 +89,8 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     t = time.perf_counter()
     caps = sb.capabilities(refresh=True)
-    print(f"capability probe: {(time.perf_counter() - t) * 1000:.0f} ms "
-          f"(bubblewrap: {caps.bubblewrap}, seccomp: {caps.seccomp}, pids cgroup: {caps.pids_cgroup is not None})")
+    print(f"capability probe: {(time.perf_counter() - t) * 1000:.0f} ms (bubblewrap: {caps.bubblewrap}, "
+          f"seccomp: {caps.seccomp}, pids cgroup: {caps.pids_cgroup is not None})")
     t = time.perf_counter()
     sb.interpreter_paths(sys.executable)
     print(f"interpreter folders asked once per interpreter: {(time.perf_counter() - t) * 1000:.0f} ms")
@@ -116,7 +116,7 @@ def main() -> None:
             if old_caps.namespaces:
                 plans[f"os ({args.against}, unshare)"] = (old, old.plan_sandbox("strict"))
         times: dict[str, list[float]] = {name: [] for name in plans}
-        for name, (module, plan) in plans.items():
+        for module, plan in plans.values():
             one(module, plan, port)  # warm: caches, the page cache
         for _ in range(args.repeat):  # interleaved, so that a change of load hits every level alike
             for name, (module, plan) in plans.items():
@@ -124,8 +124,10 @@ def main() -> None:
     base = statistics.median(times["none"]) * 1000
     medians = {name: statistics.median(ts) * 1000 for name, ts in times.items()}
     for name, med in medians.items():
-        print(f"{name:>26}: {med:6.1f} ms per start (median of {args.repeat}), +{med - base:6.1f} ms over none")
-    new_os, old_os = medians.get("os (bubblewrap)"), next((m for n, m in medians.items() if "unshare" in n), None)
+        print(f"{name:>26}: {med:6.1f} ms per start (median of {args.repeat}), "
+              f"+{med - base:6.1f} ms over none")
+    new_os = medians.get("os (bubblewrap)")
+    old_os = next((m for n, m in medians.items() if "unshare" in n), None)
     if new_os is not None and old_os is not None:
         print(f"bubblewrap / earlier unshare launcher: {(new_os - base) / max(old_os - base, 1e-9):.2f}x the "
               f"added cost ({new_os - base:.0f} ms against {old_os - base:.0f} ms)")

@@ -44,7 +44,7 @@ _LOCAL_NAMES = {"localhost", "127.0.0.1", "::1", "ip6-localhost", ""}
 _real_open = builtins.open
 _real_io_open = io.open
 _real_os_open = os.open
-_recorded = set()
+_recorded: set = set()
 
 
 def _record(kind, target, call):
