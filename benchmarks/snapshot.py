@@ -55,7 +55,8 @@ def _blocks(folder: Path) -> int:
     return total
 
 
-def run(module: Any, root: Path, epochs: int, weights_mib: int, rewrite: bool) -> tuple[list[float], list[int]]:
+def run(module: Any, root: Path, epochs: int, weights_mib: int,
+        rewrite: bool) -> tuple[list[float], list[int]]:
     """Milliseconds and new disk bytes of each of ``epochs`` snapshots."""
     work = root / "work"
     out = work / "output"
