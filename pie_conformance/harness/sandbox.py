@@ -270,7 +270,7 @@ class SandboxPlan:
             network = files = processes = "not isolated (--sandbox none)"
         elif self.os_level:
             network = ("bubblewrap: a network namespace with loopback only; the mock S3 forwarded by the "
-                       "kit; every connect watched from outside")
+                       "kit; every connect and write watched from outside")
             files = ("bubblewrap: a root of its own with read-only binds of the interpreters; the run's "
                      "folders the only writable ones (output/ also at /output); fresh /dev, /proc, /dev/shm; "
                      "nothing of the kit user's home")
