@@ -531,7 +531,7 @@ def check_script(
 
     ``sandbox`` is ``auto``, ``strict`` or ``none`` (see :mod:`pie_conformance.harness.sandbox`), or a plan
     made with :func:`~pie_conformance.harness.sandbox.plan_sandbox`; ``limits`` bounds memory, file size,
-    open files and processes. ``strict`` on a machine without namespaces is a UsageError.
+    open files and processes. ``strict`` on a machine without a working bubblewrap is a UsageError.
     """
     t_start = time.monotonic()
     script = resolve_script(path)
