@@ -87,17 +87,17 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
                         help="also write the HTML report (pictures per epoch, metric charts) to FILE")
     box = parser.add_argument_group("sandbox (see docs/sandbox.md)")
     box.add_argument("--sandbox", choices=("auto", "strict", "none"), default="auto",
-                     help="isolation of the script: strict = OS-level (namespaces) or exit 2; auto = "
-                     "OS-level where this machine allows it, else a guard inside the script's interpreter; "
-                     "none = no isolation, no limits (default: auto)")
+                     help="isolation of the script: strict = OS level (bubblewrap) or exit 2; auto = "
+                     "the OS level where bubblewrap works here, else a guard inside the script's interpreter "
+                     "(not a security boundary); none = no isolation, no limits (default: auto)")
     box.add_argument("--memory-limit", type=_positive_int, default=None, metavar="MIB",
                      help="most private memory each process of the script may map, in MiB (RLIMIT_DATA; "
                      "default: half the machine's memory, at least 16384)")
     box.add_argument("--file-size-limit", type=_positive_int, default=None, metavar="MIB",
                      help="largest file the script may write, in MiB (RLIMIT_FSIZE; default: 4096)")
     box.add_argument("--max-processes", type=_positive_int, default=None, metavar="N",
-                     help="most processes and threads at once, where a pids cgroup can be made "
-                     "(default: 1024)")
+                     help="most processes and threads at once (RLIMIT_NPROC inside bubblewrap, a pids "
+                     "cgroup where one can be made; default: 1024)")
     explore = parser.add_argument_group("exploration (property-based scenarios)")
     explore.add_argument("--traincfg", metavar="FILE", default=None,
                          help="run with this traincfg.json instead of the generated one; the dataset is made "

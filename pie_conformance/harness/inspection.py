@@ -113,6 +113,10 @@ class Inspection:
             self._weights[info.digest] = result
         return result
 
+    def partial_checkpoint(self, data: bytes) -> tuple[bytes, str] | None:
+        """The baseline's weights with one tensor reshaped, and a note saying which (made in the helper)."""
+        return self.start()._helper().partial_checkpoint(data)
+
     def _helper(self) -> WeightsInspector:
         helper = self._weights_helper
         assert helper is not None  # start() made it

@@ -18,7 +18,7 @@ from typing import Any
 
 from pie_conformance.facts import OutputInspector, ProgressContext, Snapshot
 from pie_conformance.findings import Finding
-from pie_conformance.harness.snapshot import OUTPUT_DIR
+from pie_conformance.harness.snapshot import OUTPUT_DIR, read_snapshot_file
 from pie_conformance.rules import Phase, evaluate, rules_for
 from pie_conformance.trainlog import TrainlogChecker
 
@@ -73,10 +73,7 @@ class ProgressJudge:
         info = snap.files.get(f"{OUTPUT_DIR}/trainlog.json")
         if info is None or info.is_symlink:
             return None
-        try:
-            return snap.path(info.relpath).read_bytes()
-        except OSError:
-            return None
+        return read_snapshot_file(snap, info.relpath)
 
     def _check(self, snap: Snapshot, *, final: bool) -> list[Finding]:
         downloaded = frozenset(rel for rel, info in snap.outside.items() if info.digest in self.digests)

@@ -4,6 +4,11 @@ The script runs in a new session (``start_new_session=True``) so the whole group
 be frozen with SIGSTOP while ``output/`` is copied, resumed with SIGCONT, and killed at the time limit. stdout
 is read by one thread that parses every line for progress but keeps only a head and a tail of the text;
 stderr is read by another thread that keeps a tail.
+
+The time limit bounds the whole run, the time it was held for snapshots or at the gate included: however
+slow the snapshots a script provokes (many files, many progress lines), the run ends ``timeout`` seconds
+after it started. The callback at a progress line can ask :func:`time_left`; once the limit has passed no
+further callback is made.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pie_conformance.facts import ProgressLine
 from pie_conformance.harness.progress import classify
@@ -35,6 +41,17 @@ ProgressCallback = Callable[[ProgressLine, int], None]
 PROGRESS_FD_VAR = "PIE_CHECK_PROGRESS_FD"
 #: The environment variable naming the fd whose end (EOF) lets the script's first connection through.
 GATE_FD_VAR = "PIE_CHECK_GATE_FD"
+
+_current = threading.local()
+
+
+def time_left() -> float | None:
+    """Seconds left before the time limit of the run whose progress callback is running in this thread.
+
+    None outside a progress callback. A snapshot stops copying once this is not positive.
+    """
+    deadline = getattr(_current, "deadline", None)
+    return None if deadline is None else deadline - time.monotonic()
 
 
 @dataclass(frozen=True)
@@ -60,7 +77,7 @@ class ProcessResult:
     returncode: int | None  # negative: killed by that signal; None: never started
     timed_out: bool
     stopped_by_kit: bool  # ended on purpose after ``stop_after_progress`` lines
-    wall_time: float  # seconds from start to exit, frozen time included
+    wall_time: float  # seconds from start to exit, frozen time included (what the time limit bounds)
     frozen_time: float  # seconds the group was held stopped for snapshots
     exit_elapsed: float  # seconds from start to exit
     eof_elapsed: float  # seconds from start to the end of stdout
@@ -192,6 +209,8 @@ class _Run:
         self.error: BaseException | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.ack_fd: int | None = None  # write end of the pipe the script's probe waits on
+        self.deadline = self.t0 + spec.timeout
+        self.over = False  # the time limit has passed: no more callbacks
 
     # -- stdout ------------------------------------------------------------------------------------
     def _keep(self, data: bytes) -> None:
@@ -214,8 +233,11 @@ class _Run:
             self.near.append(pl)
             return
         self.progress.append(pl)
-        if self.on_progress is not None and self.error is None:
-            self._at_progress(pl, len(self.progress))
+        if self.on_progress is not None and self.error is None and not self.over:
+            if time.monotonic() >= self.deadline:
+                self.over = True  # the waiting thread ends the run; no snapshot past the limit
+            else:
+                self._at_progress(pl, len(self.progress))
         if self.spec.stop_after_progress is not None and len(self.progress) >= self.spec.stop_after_progress:
             self.stopped_by_kit = True
             assert self.proc is not None
@@ -234,11 +256,13 @@ class _Run:
                 if state is None or state in "TtZX":
                     break
                 time.sleep(0.0002)
+        _current.deadline = self.deadline
         try:
             self.on_progress(pl, index)
         except BaseException as exc:  # a kit bug: stop calling back, report it after the run
             self.error = exc
         finally:
+            _current.deadline = None
             if self.spec.freeze:
                 _signal_group(pid, signal.SIGCONT)
                 self._ack()
@@ -308,6 +332,21 @@ class _Run:
                 del self.err_tail[: len(self.err_tail) - STDERR_TAIL]
 
 
+def _open_gate(gate: Callable[[], None], gate_w: int, run: _Run, proc: subprocess.Popen[bytes],
+               state: dict[str, Any]) -> None:
+    """Call the gate; on success close its pipe (EOF lets the script's connections go), on failure end the
+    script (the error is raised once the run is over)."""
+    try:
+        gate()
+    except BaseException as exc:
+        state["error"] = exc
+        _kill_all(proc.pid)
+    else:
+        state["time"] = time.monotonic() - run.t0
+    finally:
+        os.close(gate_w)
+
+
 def run_process(spec: ProcessSpec, on_progress: ProgressCallback | None = None) -> ProcessResult:
     """Run the script to its end (or the time limit) and return what it did.
 
@@ -349,6 +388,7 @@ def run_process(spec: ProcessSpec, on_progress: ProgressCallback | None = None) 
             exit_elapsed=0.0, eof_elapsed=0.0, start_error=f"{spec.argv[0]}: {exc.strerror or exc}",
         )
     run.t0 = time.monotonic()
+    run.deadline = run.t0 + spec.timeout
     run.proc = proc
     for fd in pass_fds:
         os.close(fd)
@@ -363,32 +403,19 @@ def run_process(spec: ProcessSpec, on_progress: ProgressCallback | None = None) 
         proc.stdin.close()
     except (BrokenPipeError, OSError):
         pass
-    gate_time = 0.0
+    # The gate opens in its own thread, so that the time limit holds while the mock S3 is still starting.
+    gate_state: dict[str, Any] = {"time": 0.0}
+    gate_thread: threading.Thread | None = None
     if spec.gate is not None and gate_w is not None:
-        try:
-            spec.gate()
-        except BaseException:
-            _kill_all(proc.pid)
-            proc.wait()
-            os.close(gate_w)
-            t_out.join(timeout=2.0)
-            t_err.join(timeout=2.0)
-            for stream in (proc.stdout, proc.stderr):
-                with contextlib.suppress(OSError):
-                    stream.close()
-            if run.ack_fd is not None:
-                os.close(run.ack_fd)
-            raise
-        os.close(gate_w)  # EOF: every waiting connection goes ahead
-        gate_time = time.monotonic() - run.t0
+        gate_thread = threading.Thread(target=_open_gate, args=(spec.gate, gate_w, run, proc, gate_state),
+                                       name="pie-check-gate", daemon=True)
+        gate_thread.start()
 
     timed_out = False
     while True:
-        with run.lock:
-            frozen = run.frozen
-        # Time the kit held the script (snapshots, the gate) does not count against its limit.
-        remaining = run.t0 + spec.timeout + frozen + gate_time - time.monotonic()
+        remaining = run.deadline - time.monotonic()
         if remaining <= 0:
+            run.over = True
             timed_out = not run.stopped_by_kit
             _kill_all(proc.pid)
             proc.wait()
@@ -398,6 +425,9 @@ def run_process(spec: ProcessSpec, on_progress: ProgressCallback | None = None) 
             break
         except subprocess.TimeoutExpired:
             continue
+    if gate_thread is not None:
+        gate_thread.join()  # the kit's own start-up: whatever it raised is raised here, once the run is over
+    gate_time = float(gate_state["time"])
     exit_elapsed = time.monotonic() - run.t0
     # Whatever the script left running in its group ends with it. A grandchild that left the group (setsid)
     # and still holds the pipes open is found through /proc by the pipe it holds and killed too.
@@ -408,7 +438,9 @@ def run_process(spec: ProcessSpec, on_progress: ProgressCallback | None = None) 
     if t_out.is_alive() or t_err.is_alive():
         left = _pipe_holders([proc.stdout.fileno(), proc.stderr.fileno()])
         _kill_all(proc.pid, left)
-        t_out.join(timeout=2.0)
+        # A snapshot in progress when the limit passed stops at its next file: wait for it, so that no
+        # callback runs once this function has returned.
+        t_out.join(timeout=10.0)
     t_err.join(timeout=2.0)
     for stream in (proc.stdout, proc.stderr):
         with contextlib.suppress(OSError):
@@ -417,13 +449,15 @@ def run_process(spec: ProcessSpec, on_progress: ProgressCallback | None = None) 
         os.close(run.ack_fd)
     if run.error is not None:
         raise run.error
+    if "error" in gate_state:
+        raise gate_state["error"]
     tail = b"".join(run.tail)[-STDOUT_TAIL:]
     return ProcessResult(
         returncode=proc.returncode,
         timed_out=timed_out,
         stopped_by_kit=run.stopped_by_kit,
         wall_time=exit_elapsed,
-        frozen_time=run.frozen,
+        frozen_time=min(run.frozen, exit_elapsed),  # a snapshot cut short by the limit ends with the run
         exit_elapsed=exit_elapsed,
         eof_elapsed=run.eof or exit_elapsed,
         progress=tuple(run.progress),

@@ -8,6 +8,14 @@ restarted for the next request; the caller gets a :class:`WeightsResult` with ``
 and a plain message, never an exception.
 
 Run as ``python -m pie_conformance.harness.weights`` this module *is* the helper.
+
+The files it loads are the script's, so the helper is bounded and shut away: it runs under bubblewrap
+where the machine allows (no network, no file of any run: each file reaches it as a descriptor the kit
+opened without following links, :func:`~pie_conformance.harness.sandbox.sandbox_helper`), sets its own
+memory limit (``HELPER_MEMORY_BYTES``, ``RLIMIT_DATA``) before importing torch, and refuses a zip archive
+that declares more than ``MAX_UNPACKED_BYTES`` once unpacked (a decompression bomb) without loading it. The
+resume-partial scenario's changed checkpoint is made here too (:meth:`WeightsInspector.partial_checkpoint`),
+so the kit itself never unpickles anything of the script's.
 """
 
 from __future__ import annotations
@@ -16,6 +24,9 @@ import contextlib
 import json
 import os
 import queue
+import shutil
+import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -37,6 +48,12 @@ STARTUP_TIMEOUT = 60.0
 REQUEST_TIMEOUT = 60.0
 #: How many times a dead or hung helper is restarted before the inspector gives up for the run.
 MAX_RESTARTS = 2
+#: The helper's memory limit (RLIMIT_DATA, set before torch is imported).
+HELPER_MEMORY_BYTES = 1 << 30
+#: The most a weights archive may declare once unpacked; past it the file is refused unread.
+MAX_UNPACKED_BYTES = 256 << 20
+#: The largest changed checkpoint the helper may hand back.
+MAX_PARTIAL_BYTES = 512 << 20
 
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,6 +80,9 @@ class WeightsInspector:
         self.max_restarts = max_restarts
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
+        self._sock: socket.socket | None = None
+        self._boxed = False
+        self._child_pid: int | None = None
         self._lines: queue.Queue[bytes | None] = queue.Queue()
         self._ready = False
         self._starts = 0
@@ -82,35 +102,68 @@ class WeightsInspector:
         self._lines = queue.Queue()
         self._ready = False
         self._starts += 1
+        self._child_pid = None
+        if shutil.which(self.python) is None:
+            self._proc = None
+            self._gave_up = f"the weights loader could not be started (no interpreter {self.python})"
+            return
+        from pie_conformance.harness.sandbox import sandbox_helper
+
+        argv = [self.python, "-m", "pie_conformance.harness.weights"]
+        boxed = sandbox_helper(argv)
+        # Requests go over a socket (each with the descriptor of its file); answers come back on stdout.
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self._proc = subprocess.Popen(
-                [self.python, "-m", "pie_conformance.harness.weights"],
-                stdin=subprocess.PIPE,
+                boxed.argv if boxed is not None else argv,
+                stdin=theirs.fileno(),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 env=env,
                 cwd=str(_PACKAGE_ROOT),
                 start_new_session=True,  # a signal meant for the script's process group never reaches it
+                pass_fds=boxed.pass_fds if boxed is not None else (),
             )
         except OSError as exc:
             self._proc = None
+            ours.close()
             self._gave_up = f"the weights loader could not be started ({exc.strerror or exc})"
             return
+        finally:
+            theirs.close()
+            if boxed is not None:
+                for fd in boxed.pass_fds:
+                    os.close(fd)
+        self._sock = ours
+        self._boxed = boxed is not None
+        if boxed is not None:
+            threading.Thread(target=self._read_status, args=(boxed.status_fd,), name="weights-status",
+                             daemon=True).start()
         out = self._proc.stdout
         assert out is not None
         threading.Thread(target=_pump, args=(out, self._lines), name="weights-inspector", daemon=True).start()
 
+    def _read_status(self, fd: int) -> None:
+        """bubblewrap's status: the first line names the helper's own pid (what :attr:`pid` gives)."""
+        with os.fdopen(fd, "rb") as f:
+            for line in f:
+                with contextlib.suppress(ValueError):
+                    d = json.loads(line)
+                    if isinstance(d, dict) and isinstance(d.get("child-pid"), int):
+                        self._child_pid = d["child-pid"]
+
     def _stop(self, *, kill: bool = False) -> None:
         proc, self._proc = self._proc, None
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
         if proc is None:
             return
         if kill or not self._ready:
             # A hung helper would never read the end of its input, and one still importing torch would
             # read it only after the import: the end of a short run must not wait for either.
             proc.kill()
-        with contextlib.suppress(OSError):
-            if proc.stdin is not None:
-                proc.stdin.close()
         try:
             proc.wait(timeout=1.0)
         except subprocess.TimeoutExpired:
@@ -120,8 +173,16 @@ class WeightsInspector:
 
     @property
     def pid(self) -> int | None:
-        """The helper's process id (None when it is not running)."""
-        return self._proc.pid if self._proc is not None else None
+        """The helper's process id (None when it is not running); under bubblewrap, that of the helper
+        itself rather than of bubblewrap (known a moment after the start)."""
+        if self._proc is None:
+            return None
+        deadline = time.monotonic() + 2.0
+        while self._child_pid is None and self._proc.poll() is None and time.monotonic() < deadline:
+            if not self._boxed:
+                break
+            time.sleep(0.01)
+        return self._child_pid or self._proc.pid
 
     def close(self) -> None:
         """End the helper; later calls to :meth:`inspect` answer "unavailable"."""
@@ -158,7 +219,66 @@ class WeightsInspector:
                 return line
 
     def inspect(self, path: str | Path, *, timeout: float | None = None) -> WeightsResult:
-        """Load ``path`` in the helper and say whether it is a mapping of names to tensors; never raises."""
+        """Load ``path`` in the helper and say whether it is a mapping of names to tensors; never raises.
+
+        The file is opened here without following a link and handed over as a descriptor: a link (or
+        anything but a regular file) is never opened.
+        """
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            return WeightsResult("unavailable", f"the file could not be opened without following a link "
+                                                f"({exc.strerror or exc})")
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return WeightsResult("unavailable", "it is not a regular file, so it was not opened")
+            reply = self._request({"op": "inspect"}, [fd], timeout)
+        finally:
+            os.close(fd)
+        if isinstance(reply, WeightsResult):
+            return reply
+        return WeightsResult(
+            status=str(reply.get("status", "unavailable")),
+            error=reply.get("error"),
+            tensors=int(reply.get("tensors", 0)),
+            digest=reply.get("digest"),
+            found=reply.get("found"),
+        )
+
+    def partial_checkpoint(self, data: bytes, *, timeout: float | None = None) -> tuple[bytes, str] | None:
+        """``data`` (a state dict's bytes) with one tensor of another shape, and a note saying which, made in
+        the helper (see :func:`pie_conformance.harness.scenarios.partial_checkpoint`); None when ``data`` is
+        not such a state dict or the helper cannot answer."""
+        src = os.memfd_create("pie-check-weights", os.MFD_CLOEXEC)
+        out = os.memfd_create("pie-check-partial", os.MFD_CLOEXEC)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(src, view):]
+            os.lseek(src, 0, os.SEEK_SET)
+            reply = self._request({"op": "partial"}, [src, out], timeout)
+            if isinstance(reply, WeightsResult) or not isinstance(reply.get("note"), str):
+                return None
+            size = os.fstat(out).st_size
+            if size > MAX_PARTIAL_BYTES:
+                return None
+            chunks, got = [], 0
+            while got < size:
+                chunk = os.pread(out, min(1 << 20, size - got), got)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                got += len(chunk)
+            return b"".join(chunks), reply["note"]
+        except OSError:
+            return None
+        finally:
+            os.close(src)
+            os.close(out)
+
+    def _request(self, request: dict[str, Any], fds: list[int],
+                 timeout: float | None) -> dict[str, Any] | WeightsResult:
+        """Send one request with its descriptors and wait for its answer (a WeightsResult when none)."""
         with self._lock:
             if self._closed:
                 return WeightsResult("unavailable", "the weights loader was already closed")
@@ -173,12 +293,11 @@ class WeightsInspector:
             started = time.monotonic()
             deadline = started + budget + (0.0 if self._ready else self.startup_timeout)
             self._next_id += 1
-            request = json.dumps({"id": self._next_id, "path": str(Path(path).resolve())}) + "\n"
+            message = json.dumps({"id": self._next_id, **request}).encode("utf-8")
             try:
-                assert self._proc.stdin is not None
-                self._proc.stdin.write(request.encode("utf-8"))
-                self._proc.stdin.flush()
-            except (OSError, ValueError):
+                assert self._sock is not None
+                socket.send_fds(self._sock, [message], fds)
+            except (OSError, ValueError, AssertionError):
                 self._stop()
                 return WeightsResult("unavailable", "the weights loader ended unexpectedly")
             while True:
@@ -210,13 +329,7 @@ class WeightsInspector:
                     continue
                 if reply.get("id") != self._next_id:
                     continue
-                return WeightsResult(
-                    status=str(reply.get("status", "unavailable")),
-                    error=reply.get("error"),
-                    tensors=int(reply.get("tensors", 0)),
-                    digest=reply.get("digest"),
-                    found=reply.get("found"),
-                )
+                return reply
 
 
 def _pump(stream: IO[bytes], lines: queue.Queue[bytes | None]) -> None:
@@ -245,16 +358,49 @@ def _describe(obj: Any) -> str:
     return name
 
 
-def _judge(torch: Any, path: str) -> dict[str, Any]:
+def _unpacked_size(f: IO[bytes]) -> int | None:
+    """What a zip archive (torch.save's format) declares its members to hold once unpacked (None: no zip)."""
+    import zipfile
+
+    try:
+        if not zipfile.is_zipfile(f):
+            return None
+        with zipfile.ZipFile(f) as z:
+            return sum(max(0, i.file_size) for i in z.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return None
+    finally:
+        f.seek(0)
+
+
+def _load(torch: Any, f: IO[bytes]) -> Any:
+    """torch.load(weights_only=True) of an open file, refusing a decompression bomb unread."""
+    declared = _unpacked_size(f)
+    if declared is not None and declared > MAX_UNPACKED_BYTES:
+        raise _TooLarge(f"it declares {declared:,} bytes once unpacked, over the {MAX_UNPACKED_BYTES:,} the "
+                        "kit loads (a decompression bomb?); it was not loaded")
+    return torch.load(f, weights_only=True, map_location="cpu")
+
+
+class _TooLarge(Exception):
+    """A weights file the helper refuses to load because of its declared size."""
+
+
+def _judge(torch: Any, f: IO[bytes]) -> dict[str, Any]:
     """Load one file with weights_only=True and judge it as a state dict (runs in the helper)."""
     import hashlib
     import re
     from collections.abc import Mapping
 
     try:
-        if os.path.getsize(path) == 0:
+        if os.fstat(f.fileno()).st_size == 0:
             return {"status": "invalid", "error": "the file is empty (0 bytes)", "found": "nothing"}
-        obj = torch.load(path, weights_only=True, map_location="cpu")
+        obj = _load(torch, f)
+    except _TooLarge as exc:
+        return {"status": "invalid", "error": str(exc), "found": "a decompression bomb"}
+    except MemoryError:
+        return {"status": "invalid", "error": f"loading it needs more than the {HELPER_MEMORY_BYTES:,} bytes "
+                "of memory the kit's loader may use", "found": "too large to load"}
     except Exception as exc:  # every failure of torch.load is a verdict on the file
         text = str(exc)
         glob = re.search(r"GLOBAL ([\w.]+)", text)
@@ -304,12 +450,52 @@ def _judge(torch: Any, path: str) -> dict[str, Any]:
     return {"status": "ok", "tensors": len(obj), "digest": digest.hexdigest()}
 
 
+def _partial(torch: Any, src: IO[bytes], out: int) -> dict[str, Any]:
+    """Write the resume-partial checkpoint of ``src`` to ``out``: one tensor's first dimension one larger."""
+    import io
+
+    try:
+        state = _load(torch, src)
+    except Exception:
+        return {"none": True}
+    if not isinstance(state, dict):
+        return {"none": True}
+    for name in sorted(k for k in state if isinstance(k, str)):
+        t = state[name]
+        if isinstance(t, torch.Tensor) and t.dim() >= 1 and t.is_floating_point():
+            shape = (t.shape[0] + 1, *t.shape[1:])
+            changed = dict(state)
+            changed[name] = torch.zeros(shape, dtype=t.dtype)
+            buf = io.BytesIO()
+            torch.save(changed, buf)
+            view = buf.getbuffer()
+            while view:
+                view = view[os.write(out, view):]
+            return {"note": f"tensor {name!r} has shape {list(shape)} instead of {list(t.shape)}"}
+    return {"none": True}
+
+
+def _limit_self() -> None:
+    """The helper's own bounds, set before torch is imported: memory, file size, no core dump."""
+    import resource
+
+    bounds = ((resource.RLIMIT_DATA, HELPER_MEMORY_BYTES), (resource.RLIMIT_FSIZE, MAX_PARTIAL_BYTES),
+              (resource.RLIMIT_CORE, 0))
+    for which, value in bounds:
+        with contextlib.suppress(OSError, ValueError):
+            _soft, hard = resource.getrlimit(which)
+            value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+            resource.setrlimit(which, (value, value))
+
+
 def _serve() -> None:
-    """The helper's main loop: import torch, then answer one JSON request per input line."""
+    """The helper's main loop: import torch, then answer each request (a message with its descriptors)."""
+    _limit_self()
     out = sys.stdout
     # Anything torch or a library prints must not corrupt the protocol: answers go to the real
     # stdout, everything else to stderr (discarded by the parent).
     sys.stdout = sys.stderr
+    requests = socket.socket(fileno=0)
     torch: Any = None
     try:
         import torch
@@ -321,15 +507,33 @@ def _serve() -> None:
         ready = {"ready": True, "error": f"torch could not be imported by the weights loader ({exc})"}
     out.write(json.dumps(ready) + "\n")
     out.flush()
-    for line in sys.stdin:
+    while True:
+        try:
+            msg, fds, _flags, _addr = socket.recv_fds(requests, 65536, 2)
+        except OSError:
+            return
+        if not msg:
+            return  # the kit has gone
         req_id: Any = None
         reply: dict[str, Any]
         try:
-            req = json.loads(line)
+            req = json.loads(msg)
             req_id = req.get("id")
-            reply = _judge(torch, str(req["path"])) if torch is not None else {"status": "unavailable"}
+            if torch is None:
+                reply = {"status": "unavailable"}
+            elif req.get("op") == "partial" and len(fds) == 2:
+                with os.fdopen(os.dup(fds[0]), "rb") as src:
+                    reply = _partial(torch, src, fds[1])
+            elif fds:
+                with os.fdopen(os.dup(fds[0]), "rb") as f:
+                    reply = _judge(torch, f)
+            else:
+                reply = {"status": "unavailable", "error": "the request came without its file"}
         except Exception as exc:
             reply = {"status": "unavailable", "error": f"the weights loader failed ({exc})"}
+        finally:
+            for fd in fds:
+                os.close(fd)
         reply["id"] = req_id
         out.write(json.dumps(reply) + "\n")
         out.flush()

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
+from pie_conformance._escape import visible
+
 #: Okabe-Ito: blue, vermillion, bluish green, orange, reddish purple, sky blue, yellow, black.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 TRAIN_COLOUR, VALID_COLOUR = PALETTE[0], PALETTE[1]
@@ -23,8 +25,9 @@ _MAX_TOOLTIPS = 30
 
 
 def esc(text: object) -> str:
-    """Text or attribute value made safe for HTML and SVG."""
-    return escape(str(text), quote=True)
+    """Text or attribute value made safe for HTML and SVG (control characters and undecodable bytes of the
+    script's shown as escapes first, see :mod:`pie_conformance._escape`)."""
+    return escape(visible(text), quote=True)
 
 
 def fmt(value: float) -> str:

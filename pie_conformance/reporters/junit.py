@@ -1,4 +1,9 @@
-"""JUnit XML: one test case per rule that applied, failed by its errors, so CI systems can show them."""
+"""JUnit XML: one test case per rule that applied, failed by its errors, so CI systems can show them.
+
+Every string passes through :func:`~pie_conformance._escape.visible` before it reaches the tree: the
+characters XML 1.0 forbids (most C0 controls, lone surrogates, U+FFFE/U+FFFF) are shown as escapes, so the
+document is well-formed whatever the script printed or named its files.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,15 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from typing import TextIO
 
+from pie_conformance._escape import visible
 from pie_conformance.findings import Finding, Report, Severity
 from pie_conformance.rules import CATALOGUE_BY_ID
 
 
 def _describe(f: Finding) -> str:
-    where = f.where
-    text = f.message + (f" ({where})" if where else "")
-    return text + (f"\nhint: {f.hint}" if f.hint else "")
+    where = visible(f.where, one_line=True)
+    text = visible(f.message) + (f" ({where})" if where else "")
+    return text + (f"\nhint: {visible(f.hint)}" if f.hint else "")
 
 
 def write_junit(report: Report, out: TextIO, *, colour: bool = False) -> None:
@@ -31,23 +37,25 @@ def write_junit(report: Report, out: TextIO, *, colour: bool = False) -> None:
             rule_ids.append(rid)
     suite = ET.Element(
         "testsuite",
-        name=f"pie-conformance {report.kind}",
+        name=visible(f"pie-conformance {report.kind}", one_line=True),
         tests=str(len(rule_ids)),
         failures=str(sum(1 for r in rule_ids if any(f.severity is Severity.ERROR for f in by_rule[r]))),
         errors=str(1 if report.problems else 0),
         time=f"{report.timings.get('total', 0.0):.3f}",
     )
     props = ET.SubElement(suite, "properties")
-    ET.SubElement(props, "property", name="subject", value=report.subject)
+    ET.SubElement(props, "property", name="subject", value=visible(report.subject, one_line=True))
     if report.task:
-        ET.SubElement(props, "property", name="task", value=report.task)
+        ET.SubElement(props, "property", name="task", value=visible(report.task, one_line=True))
     for rid in rule_ids:
         summary = CATALOGUE_BY_ID.get(rid, (None, ""))[1]
-        case = ET.SubElement(suite, "testcase", classname=f"pie.{report.kind}", name=f"{rid} {summary}")
+        case = ET.SubElement(suite, "testcase", classname=visible(f"pie.{report.kind}", one_line=True),
+                             name=visible(f"{rid} {summary}", one_line=True))
         errors = [f for f in by_rule[rid] if f.severity is Severity.ERROR]
         warnings = [f for f in by_rule[rid] if f.severity is Severity.WARNING]
         if errors:
-            fail = ET.SubElement(case, "failure", message=errors[0].message, type=rid)
+            fail = ET.SubElement(case, "failure", message=visible(errors[0].message, one_line=True),
+                                 type=visible(rid, one_line=True))
             fail.text = "\n\n".join(_describe(f) for f in errors)
         if warnings:
             sysout = ET.SubElement(case, "system-out")

@@ -232,3 +232,28 @@ def test_a_failing_gate_ends_the_script(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="no server"):
         run_process(ProcessSpec(spec.argv, spec.cwd, ENV, timeout=20.0, gate=gate))
     assert time.monotonic() - t < 10
+
+
+def test_the_time_limit_counts_the_time_held_for_snapshots(tmp_path: Path) -> None:
+    from pie_conformance.harness.runner import time_left
+
+    spec = _spec(tmp_path, """
+        k = 0
+        while True:
+            k += 1
+            print(f"[Process: {k}/1000]")
+    """, timeout=1.5)
+    left: list[float | None] = []
+
+    def slow_snapshot(pl, index):  # noqa: ANN001
+        left.append(time_left())
+        time.sleep(0.2)  # a costly snapshot, as thousands of files would make it
+
+    t = time.monotonic()
+    result = run_process(spec, slow_snapshot)
+    wall = time.monotonic() - t
+    assert result.timed_out and left and result.frozen_time >= 0.2 * (len(left) - 1)
+    assert result.wall_time < 2.5 and wall < 4.0  # the limit, not the sum of the snapshots
+    assert all(x is not None and x > 0 for x in left) and len(left) <= 8
+    assert time_left() is None  # only inside a callback
+    assert result.script_time == pytest.approx(result.wall_time - result.frozen_time, abs=0.01)
