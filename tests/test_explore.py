@@ -317,7 +317,7 @@ def test_hardcoded_three_classes_passes_baseline_fails_exploration_and_reproduce
     case = CASES / "explore" / "hardcoded_three_classes"
     # A budget of one second: the first configuration always runs; shrinking is not waited for.
     report = check_script(
-        case, CheckOptions(task="segmentation", scenarios=["baseline"], explore=2, seed=0,
+        case, CheckOptions(sources=False, task="segmentation", scenarios=["baseline"], explore=2, seed=0,
                           explore_budget=1.0, explore_dir=tmp_path, timeout=120))
     assert not [f for f in report.findings if f.scenario == "baseline"], report.findings
     assert not report.conformant
@@ -349,7 +349,8 @@ def test_notebook_mode_and_a_given_traincfg_reach_the_script(tmp_path: Path) -> 
     example = first("segmentation", lambda e: e.notebook and e.traincfg["n_class"] == "2"
                     and e.image_format == "tif")
     report = check_script(
-        CASES / "conformant" / "segmentation", CheckOptions(task="segmentation", scenarios=["baseline"],
+        CASES / "conformant" / "segmentation", CheckOptions(sources=False,
+            task="segmentation", scenarios=["baseline"],
                           traincfg=example.traincfg, images=example.images, image_format="tif",
                           timeout=120))
     assert report.findings == (), report.findings

@@ -26,6 +26,7 @@ from pie_conformance.harness.options import DEFAULT_SIZE, CheckOptions
 from pie_conformance.harness.sandbox import SandboxPlan, plan_sandbox
 from pie_conformance.harness.session import DataSession
 from pie_conformance.kept import write_report_files
+from pie_conformance.rules import Phase, evaluate, rules_for
 
 __all__ = ["CheckOptions", "check_script", "resolve_script"]
 
@@ -65,12 +66,15 @@ def check_script(path: str | os.PathLike[str], options: CheckOptions, *,
                                                         f"{options.task}:{script}"))
         findings: list[Finding] = []
         results: list[ScenarioResult] = []
+        extra: dict[str, Any] = {"sandbox": plan.describe()}
+        if options.sources:
+            static, extra["sources"] = read_and_lint(script)
+            findings += static
         for scenario in sc.plan(options.scenarios):
             judged = scenario.run(runner, state)
             if judged is not None:
                 findings += judged.findings
                 results.append(judged.result)
-        extra: dict[str, Any] = {"sandbox": plan.describe()}
         if options.explore:
             found = _explore(path, options, runner, state, root)
             findings += found.findings
@@ -89,6 +93,16 @@ def check_script(path: str | os.PathLike[str], options: CheckOptions, *,
     if options.keep is not None:
         write_report_files(root, report, session.ds)  # pie-check report reads these back
     return report
+
+
+def read_and_lint(script: Path) -> tuple[list[Finding], dict[str, Any]]:
+    """The SRC rules' findings on the script folder's sources (read, never run), and what was read."""
+    from pie_conformance.sources import read_sources
+
+    tree = read_sources(script.parent)
+    rules = rules_for(Phase.SOURCE, scenario="source")
+    found = list(evaluate(rules, tree, scenario="source"))
+    return found, {"files_read": len(tree.files), "notes": tree.notes()}
 
 
 def _root(keep: Path | None, stack: contextlib.ExitStack) -> Path:

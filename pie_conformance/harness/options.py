@@ -48,7 +48,9 @@ class CheckOptions:
     the runs; ``check_buffering`` adds a run without ``PYTHONUNBUFFERED`` (PRG006); ``explore`` adds that
     many generated configurations, drawn from ``seed`` within ``explore_budget`` seconds, a failing one
     saved in ``explore_dir``; ``keep`` names a new or empty folder where the runs are kept; ``sandbox`` is
-    ``auto``, ``strict`` or ``none`` (or a ready plan), ``limits`` the resource bounds.
+    ``auto``, ``strict`` or ``none`` (or a ready plan), ``limits`` the resource bounds. ``sources`` reads the
+    script folder's Python sources before any run (never running them) and reports what the SRC rules
+    predict, so that a run that crashes early still tells the author what else will fail.
     """
 
     task: str
@@ -69,6 +71,7 @@ class CheckOptions:
     explore_dir: Path | None = None
     sandbox: str | SandboxPlan = "auto"
     limits: ResourceLimits | None = None
+    sources: bool = True  # read the script folder's sources first (SRC rules, scenario "source")
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # normalising a frozen dataclass's own fields, once, here

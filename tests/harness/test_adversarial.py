@@ -79,7 +79,7 @@ def _run(folder: Path, **kw: Any) -> Report:
     kw.setdefault("timeout", 60)
     kw.setdefault("epochs", 1)
     kw.setdefault("scenarios", ["baseline"])
-    return check_script(folder, CheckOptions(task="segmentation", **kw))
+    return check_script(folder, CheckOptions(sources=False, task="segmentation", **kw))
 
 
 def _markers(report: Report) -> list[str]:
@@ -206,7 +206,8 @@ def test_row_1_the_script_cannot_remount_nor_poison_the_kits_files(tmp_path: Pat
     folder = _case("remount_and_poison", tmp_path, **{"targets.txt": "\n".join(map(str, targets))})
     keep = tmp_path / "keep"
     code = ("import json, sys; from pie_conformance import CheckOptions, check_script; "
-            "r = check_script(sys.argv[1], CheckOptions(task='segmentation', scenarios=('baseline',), "
+            "r = check_script(sys.argv[1], CheckOptions(sources=False, "
+            "task='segmentation', scenarios=('baseline',), "
             "epochs=1, timeout=60, keep=sys.argv[2])); print(json.dumps(r.to_dict()))")
     done = subprocess.run([sys.executable, "-c", code, str(folder), str(keep)], capture_output=True,
                           text=True, env={**os.environ, "PYTHONPATH": str(kit)}, cwd=tmp_path, timeout=300,
@@ -272,7 +273,8 @@ def test_row_4_a_weights_copy_swapped_for_a_link_is_never_served(level: str, tmp
     before = secret_file.read_bytes()
     keep = tmp_path / "keep"
     folder = _case("swap_weights_for_credentials", tmp_path, **{"secret.txt": str(secret_file)})
-    report = check_script(folder, CheckOptions(task="segmentation", epochs=2, timeout=60, keep=keep,
+    report = check_script(folder, CheckOptions(sources=False,
+        task="segmentation", epochs=2, timeout=60, keep=keep,
                                                sandbox=_plan(level)))
     swapped = (keep / "baseline" / "home" / "swapped.txt").read_text()
     by_name = {s.name: s for s in report.scenarios}
@@ -332,7 +334,8 @@ def test_row_6_no_unix_socket_of_the_host_is_reachable(tmp_path: Path) -> None:
 def test_row_7_a_weights_bomb_is_refused_and_the_kit_stays_under_a_gigabyte(tmp_path: Path) -> None:
     folder = _case("weights_bomb", tmp_path)
     code = ("import json, resource, sys; from pie_conformance import CheckOptions, check_script; "
-            "r = check_script(sys.argv[1], CheckOptions(task='segmentation', epochs=1, timeout=120)); "
+            "r = check_script(sys.argv[1], CheckOptions(sources=False, "
+            "task='segmentation', epochs=1, timeout=120)); "
             "print(json.dumps({'report': r.to_dict(), "
             "'maxrss': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))")
     done = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True,

@@ -19,7 +19,7 @@ CASES = Path(__file__).resolve().parents[1] / "cases"
 @pytest.mark.parametrize("task", ["segmentation", "detection", "change_detection"])
 def test_conformant_scripts_pass_every_scenario(task: str) -> None:
     report = check_script(
-        CASES / "conformant" / task, CheckOptions(task=task, timeout=120))
+        CASES / "conformant" / task, CheckOptions(sources=False, task=task, timeout=120))
     assert report.findings == (), [(f.rule, f.scenario, f.message) for f in report.findings]
     assert report.conformant
     assert [(s.name, s.status) for s in report.scenarios] == [(name, "ran") for name in SCENARIOS]
@@ -40,7 +40,8 @@ def test_conformant_scripts_pass_every_scenario(task: str) -> None:
 )
 def test_trainlog_rules_at_run_time(rule_id: str, in_message: str) -> None:
     report = check_script(
-        CASES / rule_id, CheckOptions(task="segmentation", scenarios=["baseline"], timeout=120))
+        CASES / rule_id, CheckOptions(sources=False,
+            task="segmentation", scenarios=["baseline"], timeout=120))
     assert report.rule_ids() == {rule_id}, [(f.rule, f.message) for f in report.findings]
     assert any(in_message in f.message for f in report.findings), [f.message for f in report.findings]
 
@@ -49,7 +50,11 @@ def test_trainlog_rules_at_run_time(rule_id: str, in_message: str) -> None:
 def test_the_guides_notebook_slip_is_pointed_at() -> None:
     report = check_script(
         CASES / "guide_notebook", CheckOptions(task="segmentation", timeout=180))
-    assert report.rule_ids() == {"OUT001", "OUT010"}, [(f.rule, f.message) for f in report.findings]
+    # One run tells it twice: the static pass predicts the glued path, the run shows where the file landed.
+    assert report.rule_ids() == {"SRC005", "OUT001", "OUT010"}, [(f.rule, f.message) for f in report.findings]
+    (glued,) = [f for f in report.findings if f.rule == "SRC005"]
+    assert glued.scenario == "source" and glued.path == "train.py" and glued.line
+    assert report.extra["sources"]["files_read"] == 1
     (missing,) = [f for f in report.findings if f.rule == "OUT001"]
     (outside,) = [f for f in report.findings if f.rule == "OUT010"]
     assert "outputlinknet34.th" in missing.message and "outputlinknet34.th" in outside.message
@@ -67,7 +72,7 @@ def test_same_findings_ten_runs_in_a_row() -> None:
     for _ in range(10):
         report = check_script(
             CASES / "determinism",
-            CheckOptions(task="detection", epochs=5, scenarios=["baseline"], timeout=60))
+            CheckOptions(sources=False, task="detection", epochs=5, scenarios=["baseline"], timeout=60))
         seen.add(tuple((f.rule, f.scenario, f.epoch, f.path, f.message, f.hint) for f in report.findings))
     assert len(seen) == 1
     (findings,) = seen
@@ -80,7 +85,7 @@ def test_flooded_stdout_is_capped_and_still_parsed(tmp_path: Path) -> None:
     flood = 'import sys\nfor _ in range(40000):\n    sys.stdout.write("x" * 200 + "\\n")\n'
     (tmp_path / "train.py").write_text(script.replace("for k in range(1,", flood + "for k in range(1,", 1))
     report = check_script(
-        tmp_path, CheckOptions(task="detection", epochs=2, scenarios=["baseline"], timeout=60))
+        tmp_path, CheckOptions(sources=False, task="detection", epochs=2, scenarios=["baseline"], timeout=60))
     details = report.scenarios[0].details
     assert details["stdout_bytes"] > 8_000_000
     assert "every line was read for progress" in details["stdout_note"]
@@ -92,7 +97,8 @@ def test_flooded_stdout_is_capped_and_still_parsed(tmp_path: Path) -> None:
 def test_keep_leaves_run_folders_and_snapshots(tmp_path: Path) -> None:
     keep = tmp_path / "kept"
     report = check_script(
-        CASES / "determinism", CheckOptions(task="detection", scenarios=["baseline"], keep=keep, timeout=60))
+        CASES / "determinism", CheckOptions(sources=False,
+            task="detection", scenarios=["baseline"], keep=keep, timeout=60))
     run = Path(report.scenarios[0].details["run_folder"])
     assert run == keep.resolve() / "baseline"
     assert (run / "work" / "traincfg.json").is_file()
@@ -104,34 +110,34 @@ def test_bad_input_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "main.py").write_text("print()")
     with pytest.raises(UsageError, match="no train.py"):
         check_script(
-        tmp_path, CheckOptions(task="segmentation"))
+        tmp_path, CheckOptions(sources=False, task="segmentation"))
     with pytest.raises(UsageError, match="named train.py"):
         check_script(
-        tmp_path / "main.py", CheckOptions(task="segmentation"))
+        tmp_path / "main.py", CheckOptions(sources=False, task="segmentation"))
     with pytest.raises(UsageError, match="no train.py"):
         check_script(
-        tmp_path / "nowhere", CheckOptions(task="segmentation"))
+        tmp_path / "nowhere", CheckOptions(sources=False, task="segmentation"))
     shutil.copy(tmp_path / "main.py", tmp_path / "train.py")
     with pytest.raises(UsageError, match="task"):
         check_script(
-        tmp_path, CheckOptions(task="classification"))
+        tmp_path, CheckOptions(sources=False, task="classification"))
     with pytest.raises(UsageError, match="epochs"):
         check_script(
-        tmp_path, CheckOptions(task="segmentation", epochs=0))
+        tmp_path, CheckOptions(sources=False, task="segmentation", epochs=0))
     with pytest.raises(UsageError, match="size"):
         check_script(
-        tmp_path, CheckOptions(task="segmentation", size=(8, 8)))
+        tmp_path, CheckOptions(sources=False, task="segmentation", size=(8, 8)))
     with pytest.raises(UsageError, match="scenarios"):
         check_script(
-        tmp_path, CheckOptions(task="segmentation", scenarios=["nightly"]))
+        tmp_path, CheckOptions(sources=False, task="segmentation", scenarios=["nightly"]))
     with pytest.raises(UsageError, match="python"):
         check_script(
-        tmp_path, CheckOptions(task="segmentation", python=str(tmp_path / "no-python")))
+        tmp_path, CheckOptions(sources=False, task="segmentation", python=str(tmp_path / "no-python")))
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("")
     with pytest.raises(UsageError, match="keep folder"):
         check_script(
-        tmp_path, CheckOptions(task="segmentation", keep=tmp_path / "full"))
+        tmp_path, CheckOptions(sources=False, task="segmentation", keep=tmp_path / "full"))
 
 
 @pytest.mark.slow
@@ -143,6 +149,7 @@ def test_a_port_taken_before_the_mock_binds_it(monkeypatch: pytest.MonkeyPatch) 
     with socket.create_server(("127.0.0.1", 0)) as taken:
         monkeypatch.setattr(check_module, "_free_port", lambda: taken.getsockname()[1])
         report = check_script(
-        CASES / "determinism", CheckOptions(task="detection", scenarios=["baseline"], timeout=60))
+        CASES / "determinism", CheckOptions(sources=False,
+            task="detection", scenarios=["baseline"], timeout=60))
     assert report.rule_ids() == {"OUT002", "OUT004"}, [(f.rule, f.message) for f in report.findings]
     assert report.scenarios[0].details["progress_lines"] == 2

@@ -32,7 +32,8 @@ def test_case_breaks_exactly_its_rule(rule_id: str) -> None:
 
     task, in_message, in_hint = EXPECTED[rule_id]
     report = check_script(
-        CASES / rule_id, CheckOptions(task=task, epochs=2, scenarios=["baseline"], timeout=120))
+        CASES / rule_id, CheckOptions(sources=False,
+            task=task, epochs=2, scenarios=["baseline"], timeout=120))
     assert report.rule_ids() == {rule_id}, [(f.rule, f.message) for f in report.findings]
     found = [f for f in report.findings if f.rule == rule_id]
     assert any(in_message in f.message for f in found), [f.message for f in found]

@@ -135,7 +135,8 @@ def test_case_breaks_exactly_its_rule(rule_id: str) -> None:
 
     in_message, in_hint, kw = CASE_EXPECTED[rule_id]
     report = check_script(
-        CASES / rule_id, CheckOptions(task="segmentation", scenarios=["baseline"], timeout=120, **kw))
+        CASES / rule_id, CheckOptions(sources=False,
+            task="segmentation", scenarios=["baseline"], timeout=120, **kw))
     assert report.rule_ids() == {rule_id}, [(f.rule, f.message) for f in report.findings]
     assert any(in_message in f.message for f in report.findings), [f.message for f in report.findings]
     assert any(in_hint in (f.hint or "") for f in report.findings), [f.hint for f in report.findings]
