@@ -1,4 +1,8 @@
-"""A single-stage YOLO-style detector in plain torch: anchors, CIoU box loss, IoU-aware objectness, NMS."""
+"""A single-stage YOLO-style detector in plain torch: anchors, CIoU box loss, IoU-aware objectness, NMS.
+
+Target assignment, the loss and NMS are batched tensor code: the loss has fixed shapes (no host
+synchronisation per step) and NMS runs on every image of a batch at once.
+"""
 
 from __future__ import annotations
 
@@ -217,65 +221,91 @@ def complete_iou(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return iou - (centre / diagonal + v * alpha)
 
 
+def _candidates(targets: torch.Tensor, anchors: torch.Tensor, stride: int, grid: tuple[int, int]
+                ) -> tuple[torch.Tensor, ...]:
+    """Target assignment for one level, every (neighbour, image, box, anchor) candidate at once.
+
+    Returns, flattened in that order (K = 3 * B * M * A): image, anchor, row and column of the cell, the
+    cell's index in the level's [B, A, H, W] grid, and whether the candidate is used (a real box, an anchor
+    of compatible shape, a cell inside the grid). Shapes depend only on the inputs' shapes.
+    """
+    height, width = grid
+    batch, boxes = targets.shape[:2]
+    count = anchors.shape[0]
+    device = targets.device
+    valid = targets[..., 0] >= 0
+    xyxy = targets[..., 1:5]
+    centre = (xyxy[..., :2] + xyxy[..., 2:]) / 2
+    size = (xyxy[..., 2:] - xyxy[..., :2]).clamp(min=1.0)
+    ratio = size[:, :, None, :] / anchors[None, None]
+    matches = valid[:, :, None] & (torch.maximum(ratio, 1 / ratio).amax(dim=-1) < ANCHOR_RATIO)  # [B,M,A]
+    grid_xy = centre / stride
+    cell = grid_xy.floor()
+    frac = grid_xy - cell
+    zero = torch.zeros_like(frac[..., 0])
+    side_x = torch.where(frac[..., 0] < 0.5, -1.0, 1.0)
+    side_y = torch.where(frac[..., 1] < 0.5, -1.0, 1.0)
+    # Its own cell, then the nearer neighbour across x, then across y.
+    cx = cell[..., 0] + torch.stack([zero, side_x, zero])  # [3,B,M]
+    cy = cell[..., 1] + torch.stack([zero, zero, side_y])
+    inside = (cx >= 0) & (cx < width) & (cy >= 0) & (cy < height)
+    shape = (3, batch, boxes, count)
+    use = (matches[None] & inside[..., None]).reshape(-1)
+    col = cx.clamp(0, width - 1).long()[..., None].expand(shape).reshape(-1)
+    row = cy.clamp(0, height - 1).long()[..., None].expand(shape).reshape(-1)
+    image = torch.arange(batch, device=device).view(1, batch, 1, 1).expand(shape).reshape(-1)
+    anchor = torch.arange(count, device=device).view(1, 1, 1, count).expand(shape).reshape(-1)
+    flat = ((image * count + anchor) * height + row) * width + col
+    return image, anchor, row, col, flat, use
+
+
 def detection_loss(outputs: Sequence[torch.Tensor], targets: torch.Tensor, anchors: torch.Tensor,
                    num_classes: int) -> torch.Tensor:
     """YOLO loss: (1 - CIoU) on assigned cells, BCE objectness with the achieved IoU as target, BCE classes.
 
     ``targets`` [B,M,>=5] holds (class, x1, y1, x2, y2) per box, class -1 for padding. Each box is assigned
-    to every anchor of compatible shape, in its own cell and the two nearest neighbour cells. The targets
-    are built densely with index_put_, so there is no data-dependent host synchronisation.
+    to every anchor of compatible shape, in its own cell and the two nearest neighbour cells; where several
+    boxes claim one cell and anchor, the last (neighbour, image, box, anchor) in that order holds it. The box
+    and class terms are computed on those B*M*A*3 candidates alone (predictions gathered at their cells),
+    the objectness term on every cell; all shapes are fixed, so there is no data-dependent host
+    synchronisation.
     """
     device = targets.device
-    batch, boxes = targets.shape[:2]
-    cls_t = targets[..., 0]
-    valid = cls_t >= 0
-    box_cls = cls_t.long().clamp(min=0)
+    box_cls = targets[..., 0].long().clamp(min=0)
     xyxy = targets[..., 1:5]
-    centre = (xyxy[..., :2] + xyxy[..., 2:]) / 2
-    size = (xyxy[..., 2:] - xyxy[..., :2]).clamp(min=1.0)
     loss_box = loss_obj = loss_cls = torch.zeros((), device=device)
     for level, out in enumerate(outputs):
         out = out.float()
         stride = STRIDES[level]
         level_anchors = anchors[level].to(device)
-        _, count, height, width, _ = out.shape
-        ratio = size[:, :, None, :] / level_anchors[None, None]
-        matches = valid[:, :, None] & (torch.maximum(ratio, 1 / ratio).amax(dim=-1) < ANCHOR_RATIO)  # [B,M,A]
-        grid_xy = centre / stride
-        cell = grid_xy.floor()
-        frac = grid_xy - cell
-        side_x = torch.where(frac[..., 0] < 0.5, -1.0, 1.0)
-        side_y = torch.where(frac[..., 1] < 0.5, -1.0, 1.0)
-        zero = torch.zeros_like(side_x)
+        batch, count, height, width, _ = out.shape
         cells = batch * count * height * width
-        target_box = torch.zeros((cells + 1, 4), device=device)
-        target_box[:, 2:] = float(stride)  # a harmless unit box where nothing is assigned: no NaN anywhere
-        target_cls = torch.zeros(cells + 1, dtype=torch.long, device=device)
-        assigned = torch.zeros(cells + 1, device=device)
-        b_index = torch.arange(batch, device=device).view(batch, 1, 1)
-        a_index = torch.arange(count, device=device).view(1, 1, count)
-        for dx, dy in ((zero, zero), (side_x, zero), (zero, side_y)):
-            cx, cy = cell[..., 0] + dx, cell[..., 1] + dy
-            inside = (cx >= 0) & (cx < width) & (cy >= 0) & (cy < height)
-            use = matches & inside[:, :, None]
-            row, col = cy.long()[:, :, None], cx.long()[:, :, None]
-            flat = ((b_index * count + a_index) * height + row) * width + col
-            flat = torch.where(use, flat, torch.full_like(flat, cells)).reshape(-1)  # spare row: unassigned
-            target_box.index_put_((flat,), xyxy[:, :, None, :].expand(-1, -1, count, -1).reshape(-1, 4))
-            target_cls.index_put_((flat,), box_cls[:, :, None].expand(-1, -1, count).reshape(-1))
-            assigned.index_put_((flat,), use.float().reshape(-1))
-        mask = assigned[:cells]
-        mask_sum = mask.sum().clamp(min=1.0)
-        pred_box = decode_level(out, level_anchors, stride).reshape(-1, 4)
-        ciou = complete_iou(pred_box, target_box[:cells])
-        loss_box = loss_box + ((1.0 - ciou) * mask).sum() / mask_sum
-        objectness = (ciou.detach().clamp(min=0) * mask).view(out.shape[:4])  # IoU-aware objectness target
-        obj_bce = F.binary_cross_entropy_with_logits(out[..., 4], objectness)
+        image, anchor, row, col, flat, use = _candidates(targets, level_anchors, stride, (height, width))
+        slots = flat.shape[0]
+        order = torch.arange(slots, device=device)
+        # One candidate per assigned cell: the last to claim it, as writing them in order would leave it.
+        holder = torch.full((cells + 1,), -1, dtype=torch.long, device=device)
+        holder.scatter_reduce_(0, torch.where(use, flat, cells), order, reduce="amax")
+        held = use & (holder[flat] == order)
+        weight = held.float()
+        assigned = weight.sum().clamp(min=1.0)
+        pred = out[image, anchor, row, col]  # [K, 5 + C]
+        grid_xy = torch.stack((col, row), dim=-1).to(pred.dtype)
+        xy = (pred[:, 0:2].sigmoid() * 2.0 - 0.5 + grid_xy) * stride
+        wh = (pred[:, 2:4].sigmoid() * 2.0) ** 2 * level_anchors[anchor].to(pred.dtype)
+        pred_box = torch.cat([xy - wh / 2, xy + wh / 2], dim=-1)
+        shape = (3, batch, xyxy.shape[1], count)
+        target_box = xyxy[None, :, :, None, :].expand(*shape, 4).reshape(-1, 4)
+        ciou = complete_iou(pred_box, target_box)
+        loss_box = loss_box + ((1.0 - ciou) * weight).sum() / assigned
+        objectness = torch.zeros(cells + 1, device=device)  # IoU-aware objectness target, 0 where unassigned
+        objectness.index_put_((torch.where(held, flat, cells),), ciou.detach().clamp(min=0) * weight)
+        obj_bce = F.binary_cross_entropy_with_logits(out[..., 4], objectness[:cells].view(out.shape[:4]))
         loss_obj = loss_obj + LEVEL_BALANCE[level] * obj_bce
-        onehot = F.one_hot(target_cls[:cells], num_classes).float()
-        cls_logits = out[..., 5:].reshape(-1, num_classes)
-        cls_bce = F.binary_cross_entropy_with_logits(cls_logits, onehot, reduction="none")
-        loss_cls = loss_cls + (cls_bce.mean(dim=-1) * mask).sum() / mask_sum
+        target_cls = box_cls[None, :, :, None].expand(shape).reshape(-1)
+        onehot = F.one_hot(target_cls, num_classes).to(pred.dtype)
+        cls_bce = F.binary_cross_entropy_with_logits(pred[:, 5:], onehot, reduction="none")
+        loss_cls = loss_cls + (cls_bce.mean(dim=-1) * weight).sum() / assigned
     return BOX_WEIGHT * loss_box + OBJ_WEIGHT * loss_obj + CLS_WEIGHT * loss_cls
 
 
@@ -284,16 +314,66 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
     if boxes.shape[0] == 0:
         return torch.zeros(0, dtype=torch.long, device=boxes.device)
     order = scores.argsort(descending=True)
-    # One IoU matrix on the device, one copy to the host, then the greedy pass in numpy.
-    overlaps = box_iou(boxes[order], boxes[order]).cpu().numpy()
-    suppressed = np.zeros(len(order), dtype=bool)
-    keep = []
-    for i in range(len(order)):
-        if suppressed[i]:
-            continue
-        keep.append(i)
-        suppressed |= overlaps[i] > iou_threshold
-    return order[torch.as_tensor(keep, dtype=torch.long, device=order.device)]
+    valid = torch.ones((1, len(order)), dtype=torch.bool, device=boxes.device)
+    picks, found = batched_nms(boxes[order][None], valid, iou_threshold, len(order))
+    return order[picks[0][found[0]]]
+
+
+def _iou_one_to_many(box: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """IoU of [B,4] boxes with [B,N,4] boxes -> [B,N] (x1y1x2y2)."""
+    area = (box[:, 2] - box[:, 0]).clamp(min=0) * (box[:, 3] - box[:, 1]).clamp(min=0)
+    areas = (boxes[..., 2] - boxes[..., 0]).clamp(min=0) * (boxes[..., 3] - boxes[..., 1]).clamp(min=0)
+    top_left = torch.maximum(box[:, None, :2], boxes[..., :2])
+    bottom_right = torch.minimum(box[:, None, 2:], boxes[..., 2:])
+    inter = (bottom_right - top_left).clamp(min=0).prod(dim=-1)
+    return inter / (area[:, None] + areas - inter + EPS)
+
+
+#: Up to this many candidate pairs in a batch, NMS computes every overlap once up front.
+NMS_PAIRS_AT_ONCE = 1 << 22
+
+
+@torch.no_grad()
+def batched_nms(boxes: torch.Tensor, valid: torch.Tensor, iou_threshold: float,
+                max_det: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Greedy NMS of every image at once over candidates already sorted best first: boxes [B,N,4].
+
+    Keeps the first remaining candidate of each image, drops those overlapping it by more than
+    ``iou_threshold``, and repeats: the greedy result, stopped after ``max_det`` boxes (later ones cannot
+    change the first ``max_det``). ``valid`` [B,N] marks real candidates. Returns (positions [B,max_det],
+    found [B,max_det]): the kept candidates' positions, best first, and which of the slots hold one.
+    """
+    batch, count = valid.shape
+    device = boxes.device
+    rows = torch.arange(batch, device=device)
+    positions = torch.arange(count, device=device).expand(batch, count)
+    # Position `count` stands for "none left": its row overlaps nothing.
+    padded = torch.cat([boxes, boxes.new_zeros((batch, 1, 4))], dim=1)
+    overlaps: torch.Tensor | None = None
+    if batch * count * count <= NMS_PAIRS_AT_ONCE:
+        overlaps = torch.stack([box_iou(b, b) for b in boxes]) > iou_threshold
+        overlaps |= torch.eye(count, dtype=torch.bool, device=device)  # kept means gone from the rest
+        overlaps = torch.cat([overlaps, overlaps.new_zeros((batch, 1, count))], dim=1)
+    remaining = valid.clone()
+    picks = []
+    for slot in range(min(max_det, count)):
+        if slot % 8 == 0 and not bool(remaining.any()):
+            break
+        first = torch.where(remaining, positions, count).amin(dim=1)
+        picks.append(first)
+        if overlaps is not None:
+            gone = overlaps[rows, first]
+        else:
+            gone = _iou_one_to_many(padded[rows, first], boxes) > iou_threshold
+            gone |= positions == first[:, None]  # a box of no area does not overlap itself
+        remaining &= ~gone
+    chosen = torch.stack(picks, dim=1) if picks else positions.new_zeros((batch, 0))
+    found = chosen < count
+    picks_all = torch.zeros((batch, max_det), dtype=torch.long, device=device)
+    found_all = torch.zeros((batch, max_det), dtype=torch.bool, device=device)
+    picks_all[:, : chosen.shape[1]] = chosen.clamp(max=max(count - 1, 0))
+    found_all[:, : chosen.shape[1]] = found
+    return picks_all, found_all
 
 
 @torch.no_grad()
@@ -312,18 +392,19 @@ def predict(outputs: Sequence[torch.Tensor], anchors: torch.Tensor, size: tuple[
     scores = torch.cat(objectness, dim=1).sigmoid()[..., None] * torch.cat(classes, dim=1).sigmoid()
     best, labels = scores.max(dim=-1)
     width, height = size
+    # The pre_nms best candidates of each image, best first; those over conf_threshold take part.
+    top_scores, top = best.topk(min(pre_nms, best.shape[1]), dim=1)
+    chosen = all_boxes.gather(1, top[..., None].expand(-1, -1, 4))
+    limit = torch.tensor([width, height, width, height], dtype=chosen.dtype, device=chosen.device)
+    chosen = torch.minimum(chosen.clamp(min=0), limit)
+    chosen_labels = labels.gather(1, top)
+    # Offsetting each class by more than the image size makes one NMS pass class-aware.
+    offset = chosen_labels[..., None].to(chosen.dtype) * float(width + height + 1)
+    picks, found = batched_nms(chosen + offset, top_scores > conf_threshold, iou_threshold, max_det)
     results = []
-    for i in range(all_boxes.shape[0]):
-        top = best[i].topk(min(pre_nms, best.shape[1])).indices
-        top = top[best[i][top] > conf_threshold]
-        chosen = all_boxes[i][top]
-        chosen = torch.stack([chosen[:, 0].clamp(0, width), chosen[:, 1].clamp(0, height),
-                              chosen[:, 2].clamp(0, width), chosen[:, 3].clamp(0, height)], dim=1)
-        chosen_scores, chosen_labels = best[i][top], labels[i][top]
-        # Offsetting each class by more than the image size makes one NMS pass class-aware.
-        offset = chosen_labels[:, None].float() * float(width + height + 1)
-        kept = nms(chosen + offset, chosen_scores, iou_threshold)[:max_det]
-        rows = [chosen[kept], chosen_scores[kept, None], chosen_labels[kept, None].float()]
+    for i in range(best.shape[0]):
+        kept = picks[i][found[i]]
+        rows = [chosen[i][kept], top_scores[i][kept, None], chosen_labels[i][kept, None].to(chosen.dtype)]
         results.append(torch.cat(rows, dim=1))
     return results
 
