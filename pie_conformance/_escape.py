@@ -15,7 +15,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pie_conformance.findings import Report
 
 # What is escaped: C0 controls (but tab and newline, which multi-line text keeps), DEL and C1 controls,
 # every surrogate (a lone one cannot be encoded; U+DC80..U+DCFF stands for an undecodable byte of a file
@@ -74,3 +77,12 @@ def visible_data(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [visible_data(v) for v in value]
     return value
+
+
+def visible_report(report: Report) -> Report:
+    """The report with every string the script could have put in it passed through :func:`visible_data`,
+    for writers that quote findings as they are (GitHub annotations, SARIF)."""
+    from pie_conformance.kept import report_from_dict
+
+    escaped: Report = report_from_dict(visible_data(report.to_dict()))
+    return escaped

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pie_conformance._escape import visible_data
 from pie_conformance.errors import UsageError
 from pie_conformance.facts import ProgressLine
 from pie_conformance.findings import Finding, Report, ScenarioResult, Severity
@@ -53,7 +54,10 @@ _MAX_JSON_BYTES = 64 * 1024 * 1024
 def _dump(path: Path, data: Mapping[str, Any]) -> None:
     # Written whole and then renamed, so a reader never sees half a file.
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    # Script-controlled names (not UTF-8, control characters) are written as visible escapes.
+    text = json.dumps(visible_data(data), indent=1, ensure_ascii=False,
+                      default=lambda o: visible_data(str(o)))
+    tmp.write_text(text + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
 

@@ -108,7 +108,7 @@ _RATIO = repr(GUIDE["epochs"][0]["valid"][0]["values"]["precision"]).encode()  #
 
 
 def _rewritten(k: int, entry: int) -> bytes:
-    """The guide's log after k epochs, valid precision of epoch ``entry`` made 7.x: same length, LOG009."""
+    """The guide's log after k epochs, valid precision of epoch ``entry`` made 7.x: same length, LOG011."""
     raw = json.dumps(_guide_after(k), indent=4).encode()
     assert raw.count(_RATIO) == k and _RATIO.startswith(b"0.")  # once in each entry
     where = -1
@@ -133,7 +133,7 @@ def test_a_deep_rewrite_is_found_within_one_round_of_the_sweep(start: int, data:
         raw = _rewritten(k, entry)
         got = checker.check(raw, progress_k=k)
         expected = _fresh(checker, CFG).check(raw, progress_k=k)
-        assert [(f.rule, f.epoch) for f in expected] == [("LOG009", entry)]
+        assert [(f.rule, f.epoch) for f in expected] == [("LOG011", entry)]
         if found_at is None and got == expected:
             found_at = k
         if found_at is not None:
@@ -153,7 +153,7 @@ def test_a_final_check_compares_the_whole_prefix(start: int, data: st.DataObject
     raw = _rewritten(start, entry).replace(b'"end_time": ""', b'"end_time": "2021-05-14 10:51:20"')
     got = checker.check(raw, progress_k=start, final=True)
     assert got == _fresh(checker, CFG).check(raw, progress_k=start, final=True)
-    assert [(f.rule, f.epoch) for f in got] == [("LOG009", entry)]
+    assert [(f.rule, f.epoch) for f in got] == [("LOG011", entry)]
 
 
 def test_the_boundary_window_covers_a_last_entry_longer_than_it() -> None:
@@ -175,4 +175,4 @@ def test_the_boundary_window_covers_a_last_entry_longer_than_it() -> None:
         assert checker.check(log_after(k), progress_k=k) == []
     assert len(log_after(1)) > 20 * Tight.VERIFY_BOUNDARY
     findings = checker.check(log_after(6, bad=True), progress_k=6)
-    assert [(f.rule, f.epoch) for f in findings] == [("LOG009", 5)]
+    assert [(f.rule, f.epoch) for f in findings] == [("LOG011", 5)]

@@ -174,9 +174,9 @@ def _big_log(epochs: int, classes: int) -> tuple[dict[str, Any], bytes]:
                                             "IoU": 0.125}} for i, n in enumerate(names)]
             entry[split] = [first, *rest]
         log["epochs"].append(entry)
-    log["epochs"][9]["valid"][3]["values"]["IoU"] = 1.5  # LOG009 at epoch 10
+    log["epochs"][9]["valid"][3]["values"]["IoU"] = 1.5  # LOG011 at epoch 10
     log["epochs"][epochs // 2]["train"].append({"class": "nobody", "values": {}})  # LOG007
-    log["epochs"][-1]["valid"][0]["values"]["loss"] = -1.0  # LOG009 at the last epoch
+    log["epochs"][-1]["valid"][0]["values"]["loss"] = -1.0  # LOG011 at the last epoch
     log["end_time"] = "2021-05-14 23:59:59"
     return cfg, json.dumps(log, indent=4, ensure_ascii=False).encode("utf-8")
 
@@ -189,7 +189,7 @@ def test_a_multi_megabyte_log_gives_the_same_findings_through_validate_trainlog(
     report = validate_trainlog(path, cfg, final=True)
     expected = TrainlogChecker(cfg, path=str(path)).check(raw, final=True)
     assert list(report.findings) == expected
-    assert [(f.rule, f.epoch) for f in report.findings] == [("LOG009", 10), ("LOG007", 201), ("LOG009", 400)]
+    assert [(f.rule, f.epoch) for f in report.findings] == [("LOG011", 10), ("LOG007", 201), ("LOG011", 400)]
 
 
 def test_the_streaming_pass_keeps_no_entry_in_memory() -> None:

@@ -33,6 +33,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -516,9 +517,10 @@ class SandboxRun:
     # -- the control socket (OS level) --------------------------------------------------------------
     def _listen_control(self) -> Path:
         """The UNIX socket the launcher connects to once; bound into the sandbox, the only way in."""
-        path = self._private / "control.sock"
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+        # In a short private folder of its own: a socket path is limited to 107 bytes, and a run folder
+        # under a deep --keep or test folder is longer than that.
+        self._control_dir = Path(tempfile.mkdtemp(prefix="pie-ctl-"))
+        path = self._control_dir / "control.sock"
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.bind(str(path))
         s.listen(1)
@@ -543,7 +545,8 @@ class SandboxRun:
         # One connection, the launcher's, made before the script exists: then nobody else can connect.
         with contextlib.suppress(OSError):
             self._control.close()
-            (self._private / "control.sock").unlink()
+            (self._control_dir / "control.sock").unlink()
+            self._control_dir.rmdir()
         if conn is None:
             return
         with conn:

@@ -54,6 +54,9 @@ def _message(finding: Finding, file: str | None) -> str:
 
 def write_github(report: Report, out: TextIO, *, colour: bool = False) -> None:
     """Write one annotation per finding and input problem, then the verdict as a plain line."""
+    from pie_conformance._escape import visible_report
+
+    report = visible_report(report)
     from pie_conformance.reporters.text import verdict_line
     from pie_conformance.rules import CATALOGUE_BY_ID
 

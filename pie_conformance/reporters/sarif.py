@@ -107,7 +107,10 @@ def _notifications(problems: Iterable[Any]) -> list[dict[str, Any]]:
 
 
 def report_sarif(report: Report) -> dict[str, Any]:
-    """The report as a SARIF 2.1.0 log (a dict ready for ``json.dump``)."""
+    """The report as a SARIF 2.1.0 log (a dict ready for ``json.dump``), script-controlled text escaped."""
+    from pie_conformance._escape import visible_report
+
+    report = visible_report(report)
     rule_ids = _rule_ids(report)
     index = {rid: i for i, rid in enumerate(rule_ids)}
     invocation: dict[str, Any] = {"executionSuccessful": not report.problems}

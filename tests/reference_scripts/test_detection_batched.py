@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from ref_support import load_ref
 
@@ -128,6 +128,10 @@ def test_nms_equals_one_box_at_a_time_greedy(pairs_at_once: int, rows: list, dat
     boxes = torch.tensor([[x, y, x + w, y + h] for x, y, w, h in rows])
     scores = torch.tensor(data.draw(st.lists(st.floats(0, 1), min_size=len(rows), max_size=len(rows),
                                              unique=True)))
+    # An overlap within rounding of the threshold may fall either side in float32, batched or not: such
+    # ties say nothing about the algorithm, so they are left out.
+    near = (model.box_iou(boxes.double(), boxes.double()) - threshold).abs() < 1e-4
+    assume(not bool(near.any()))
     saved, model.NMS_PAIRS_AT_ONCE = model.NMS_PAIRS_AT_ONCE, pairs_at_once
     try:
         assert model.nms(boxes, scores, threshold).tolist() == _greedy(boxes, scores, threshold)
