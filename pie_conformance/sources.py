@@ -4,8 +4,9 @@
 version-control folders or virtual environments), reads every ``.py`` file within bounded counts and sizes,
 decodes it as Python does (PEP 263: a coding cookie or a BOM, else UTF-8) and parses it. A file that does not
 decode or parse is kept, with its error and line, in :attr:`SourceTree.unparsed`: the platform's Python could
-not run it either, so it is worth a note, never a crash of the kit. Symbolic links are followed only to
-files and folders inside the folder. Standard library only, so that ``pie-check lint`` starts fast.
+not run it either, so it is worth a note, never a crash of the kit. Symbolic links are followed wherever
+they point, as an upload of the folder (and the harness's copy of it) follows them; a cycle is read once.
+Standard library only, so that ``pie-check lint`` starts fast.
 """
 
 from __future__ import annotations
@@ -225,10 +226,6 @@ def tree_from_texts(texts: Mapping[str, bytes | str], root: str = ".", entry: st
     return SourceTree(os.path.abspath(root), files, (), entry)
 
 
-def _inside(real: str, root_real: str) -> bool:
-    return real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
-
-
 def _is_venv(path: str) -> bool:
     return os.path.isfile(os.path.join(path, "pyvenv.cfg")) or os.path.isfile(
         os.path.join(path, "bin", "activate")
@@ -236,7 +233,7 @@ def _is_venv(path: str) -> bool:
 
 
 def _walk(root: str, skipped: list[SkippedFile]) -> Iterator[tuple[str, str]]:
-    """(relative path, absolute path) of every ``.py`` file to read, in sorted order, links kept inside."""
+    """(relative path, absolute path) of every ``.py`` file to read, in sorted order, links followed."""
     root_real = os.path.realpath(root)
     seen_dirs = {root_real}
     stack: list[tuple[str, str, int]] = [(root, "", 0)]
@@ -254,11 +251,9 @@ def _walk(root: str, skipped: list[SkippedFile]) -> Iterator[tuple[str, str]]:
             try:
                 is_link = e.is_symlink()
                 if is_link:
+                    # Followed wherever it points, as an upload of the folder (and the harness's copy of
+                    # it) follows it; cycles are cut by seen_dirs, size by the reading limits.
                     real = os.path.realpath(e.path)
-                    if not _inside(real, root_real):
-                        if e.name.endswith(".py") or os.path.isdir(real):
-                            skipped.append(SkippedFile(relpath, "a symbolic link out of the folder"))
-                        continue
                     st = os.stat(real)
                 else:
                     real = e.path

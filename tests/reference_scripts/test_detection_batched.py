@@ -115,7 +115,9 @@ def _greedy(boxes: torch.Tensor, scores: torch.Tensor, threshold: float) -> list
 
 
 _boxes = st.lists(
-    st.tuples(st.floats(0, 60), st.floats(0, 60), st.floats(0, 30), st.floats(0, 30)), min_size=1, max_size=40
+    # Boxes of at least half a pixel a side: an empty box has no defined overlap (0/0).
+    st.tuples(st.floats(0, 60), st.floats(0, 60), st.floats(0.5, 30), st.floats(0.5, 30)), min_size=1,
+    max_size=40,
 )
 
 
