@@ -26,7 +26,7 @@ from pie_conformance.harness.options import DEFAULT_SIZE, CheckOptions
 from pie_conformance.harness.sandbox import SandboxPlan, plan_sandbox
 from pie_conformance.harness.session import DataSession
 from pie_conformance.kept import write_report_files
-from pie_conformance.rules import Phase, evaluate, rules_for
+from pie_conformance.rules import CATALOGUE_BY_ID, Phase, evaluate, rules_for
 
 __all__ = ["CheckOptions", "check_script", "resolve_script"]
 
@@ -80,6 +80,11 @@ def check_script(path: str | os.PathLike[str], options: CheckOptions, *,
             findings += found.findings
             results += found.scenarios
             extra["explore"] = found.summary()
+    # Every rule that judged something, for writers that list passing rules too (JUnit, SARIF).
+    checked = {rid for s in results for rid in s.details.get("rules_checked", ())}
+    if options.sources:
+        checked |= {r.id for r in rules_for(Phase.SOURCE, scenario="source")}
+    extra["rules_checked"] = [rid for rid in CATALOGUE_BY_ID if rid in checked]
     if runner.sandbox_problems:
         # What the launcher could not set up on this machine (the plan said it could): never silent.
         failed = sorted(runner.sandbox_problems)

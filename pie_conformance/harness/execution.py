@@ -62,6 +62,8 @@ class Outcome:
     last_snapshot: Snapshot | None
     run_dir: Path
     sandbox: SandboxOutcome | None = None
+    mode: str = "full"  # "full", "partial" or "buffering"
+    rules_checked: list[str] = dataclasses.field(default_factory=list)  # set by the scenario that judged it
 
 
 @dataclasses.dataclass
@@ -209,7 +211,7 @@ class ScriptRunner:
         if self.keep:
             write_run_file(live.run_dir, _run_file(result, live))
         last = live.judge.last if live.judge is not None else None
-        return Outcome(record, result, findings, last, live.run_dir, sandboxed)
+        return Outcome(record, result, findings, last, live.run_dir, sandboxed, mode=live.mode)
 
     # -- the run folder and environment ---------------------------------------------------------------
     def _prepare_folder(self, name: str, traincfg: Mapping[str, Any]) -> tuple[Path, Path]:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from pie_conformance.facts import BufferingProbe, RunRecord
 from pie_conformance.findings import Finding, ScenarioResult, Severity
 from pie_conformance.harness._dedup import merge_repeats
-from pie_conformance.rules import Phase, evaluate, rules_for
+from pie_conformance.rules import Phase, all_rules, evaluate, rules_for
 
 if TYPE_CHECKING:
     from pie_conformance.harness.execution import Outcome, ScriptRunner
@@ -127,12 +127,21 @@ def judge(outcome: Outcome, runner: ScriptRunner, record: RunRecord | None = Non
     rules that judge the scenario as a whole (with the errors found so far)."""
     record = record or outcome.record
     name, task, opts = record.scenario, runner.options.task, runner.options.rule_options()
+    outcome.rules_checked = rules_checked(runner, name, full=outcome.mode == "full")
     ended = evaluate(rules_for(Phase.RUN, task=task, scenario=name, options=opts), record, scenario=name)
     own = merge_repeats(outcome.findings + list(ended))
     errors = tuple(f.rule for f in own if f.severity is Severity.ERROR)
     whole = dataclasses.replace(record, scenario_errors=errors)
     rules = rules_for(Phase.SCENARIO, task=task, scenario=name, options=opts)
     return own + list(evaluate(rules, whole, scenario=name))
+
+
+def rules_checked(runner: ScriptRunner, name: str, *, full: bool) -> list[str]:
+    """The IDs of the rules that judged a run of scenario ``name`` (a full run: its outputs too)."""
+    phases = (Phase.RUN, Phase.SCENARIO) + ((Phase.PROGRESS, Phase.LOG) if full else ())
+    task, opts = runner.options.task, runner.options.rule_options()
+    return [r.id for r in all_rules()
+            if r.phase in phases and r.applies(task=task, scenario=name, options=opts)]
 
 
 def result_of(name: str, outcome: Outcome, keep: bool) -> ScenarioResult:
@@ -157,6 +166,7 @@ def result_of(name: str, outcome: Outcome, keep: bool) -> ScenarioResult:
         details["run_folder"] = str(outcome.run_dir)
     if name == "resume-partial" and rec.checkpoint_change:
         details["checkpoint"] = rec.checkpoint_change
+    details["rules_checked"] = outcome.rules_checked
     return ScenarioResult(name=name, status="ran", details=details)
 
 

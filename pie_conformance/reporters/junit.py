@@ -48,9 +48,14 @@ def write_junit(report: Report, out: TextIO, *, colour: bool = False) -> None:
     if report.task:
         ET.SubElement(props, "property", name="task", value=visible(report.task, one_line=True))
     for rid in rule_ids:
-        summary = CATALOGUE_BY_ID.get(rid, (None, ""))[1]
+        severity, summary = CATALOGUE_BY_ID.get(rid, (None, ""))
+        # The rule ID is the case's name, so dashboards track a rule across runs; the summary a property.
         case = ET.SubElement(suite, "testcase", classname=visible(f"pie.{report.kind}", one_line=True),
-                             name=visible(f"{rid} {summary}", one_line=True))
+                             name=visible(rid, one_line=True))
+        case_props = ET.SubElement(case, "properties")
+        ET.SubElement(case_props, "property", name="summary", value=visible(summary, one_line=True))
+        if severity is not None:
+            ET.SubElement(case_props, "property", name="severity", value=severity.value)
         errors = [f for f in by_rule[rid] if f.severity is Severity.ERROR]
         warnings = [f for f in by_rule[rid] if f.severity is Severity.WARNING]
         if errors:
@@ -81,7 +86,8 @@ def write_catalogue_junit(out: TextIO) -> None:
     suite = ET.Element("testsuite", name="pie-conformance rules", tests=str(len(CATALOGUE_BY_ID)),
                        failures="0", errors="0", time="0.000")
     for rid, (severity, summary) in CATALOGUE_BY_ID.items():
-        case = ET.SubElement(suite, "testcase", classname=f"pie.rules.{rid[:3]}", name=f"{rid} {summary}")
+        case = ET.SubElement(suite, "testcase", classname=f"pie.rules.{rid[:3]}", name=rid)
         props = ET.SubElement(case, "properties")
+        ET.SubElement(props, "property", name="summary", value=summary)
         ET.SubElement(props, "property", name="severity", value=severity.value)
     _write(suite, out)

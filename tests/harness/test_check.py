@@ -3,6 +3,7 @@ determinism, bounds, and what counts as bad input."""
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 
@@ -18,10 +19,23 @@ CASES = Path(__file__).resolve().parents[1] / "cases"
 @pytest.mark.slow
 @pytest.mark.parametrize("task", ["segmentation", "detection", "change_detection"])
 def test_conformant_scripts_pass_every_scenario(task: str) -> None:
-    report = check_script(
-        CASES / "conformant" / task, CheckOptions(sources=False, task=task, timeout=120))
+    report = check_script(CASES / "conformant" / task, CheckOptions(task=task, timeout=120))
     assert report.findings == (), [(f.rule, f.scenario, f.message) for f in report.findings]
     assert report.conformant
+    # Every rule that judged the runs is listed, so a JUnit of a conformant run shows them as passed.
+    checked = report.extra["rules_checked"]
+    assert {"SRC001", "PRG001", "OUT001", "LOG001", "RUN001", "RES001", "RES002", "RES003"} <= set(checked)
+    assert ("OUT007" in checked) is (task != "detection") and "PRG006" not in checked
+    assert report.scenarios[2].details["rules_checked"] == ["RES003"]
+    import xml.etree.ElementTree as ET
+
+    from pie_conformance.reporters.junit import write_junit
+
+    out = io.StringIO()
+    write_junit(report, out)
+    suite = ET.fromstring(out.getvalue().split("\n", 1)[1])
+    assert [c.get("name") for c in suite.iter("testcase")] == checked
+    assert suite.get("failures") == "0" and suite.get("tests") == str(len(checked))
     assert [(s.name, s.status) for s in report.scenarios] == [(name, "ran") for name in SCENARIOS]
     baseline = report.scenarios[0].details
     assert baseline["exit_status"] == 0 and baseline["progress_lines"] == 2
