@@ -72,35 +72,6 @@ def resolve(names: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
     return tuple(n for n in SCENARIOS if n in names)
 
 
-def partial_checkpoint(data: bytes) -> tuple[bytes, str] | None:
-    """A copy of a state dict in which one tensor has another shape, and a note saying which.
-
-    The tensor chosen is the first (by name) floating-point one with at least one dimension; its first
-    dimension grows by one. None when ``data`` is not a state dict with such a tensor.
-    """
-    import io
-
-    import torch
-
-    try:
-        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception:
-        return None
-    if not isinstance(state, dict):
-        return None
-    for name in sorted(k for k in state if isinstance(k, str)):
-        t = state[name]
-        if isinstance(t, torch.Tensor) and t.dim() >= 1 and t.is_floating_point():
-            shape = (t.shape[0] + 1, *t.shape[1:])
-            changed = dict(state)
-            changed[name] = torch.zeros(shape, dtype=t.dtype)
-            buf = io.BytesIO()
-            torch.save(changed, buf)
-            note = f"tensor {name!r} has shape {list(shape)} instead of {list(t.shape)}"
-            return buf.getvalue(), note
-    return None
-
-
 # -- scenarios as objects ---------------------------------------------------------------------------------
 
 

@@ -247,7 +247,7 @@ class WeightsInspector:
 
     def partial_checkpoint(self, data: bytes, *, timeout: float | None = None) -> tuple[bytes, str] | None:
         """``data`` (a state dict's bytes) with one tensor of another shape, and a note saying which, made in
-        the helper (see :func:`pie_conformance.harness.scenarios.partial_checkpoint`); None when ``data`` is
+        the helper (see :func:`reshape_one_tensor`); None when ``data`` is
         not such a state dict or the helper cannot answer."""
         src = os.memfd_create("pie-check-weights", os.MFD_CLOEXEC)
         out = os.memfd_create("pie-check-partial", os.MFD_CLOEXEC)
@@ -450,29 +450,41 @@ def _judge(torch: Any, f: IO[bytes]) -> dict[str, Any]:
     return {"status": "ok", "tensors": len(obj), "digest": digest.hexdigest()}
 
 
-def _partial(torch: Any, src: IO[bytes], out: int) -> dict[str, Any]:
-    """Write the resume-partial checkpoint of ``src`` to ``out``: one tensor's first dimension one larger."""
-    import io
+def reshape_one_tensor(torch: Any, state: Any) -> tuple[dict[Any, Any], str] | None:
+    """A copy of a state dict in which one tensor has another shape, and a note saying which.
 
-    try:
-        state = _load(torch, src)
-    except Exception:
-        return {"none": True}
+    The tensor chosen is the first (by name) floating-point one with at least one dimension; its first
+    dimension grows by one. None when ``state`` is not a state dict with such a tensor.
+    """
     if not isinstance(state, dict):
-        return {"none": True}
+        return None
     for name in sorted(k for k in state if isinstance(k, str)):
         t = state[name]
         if isinstance(t, torch.Tensor) and t.dim() >= 1 and t.is_floating_point():
             shape = (t.shape[0] + 1, *t.shape[1:])
             changed = dict(state)
             changed[name] = torch.zeros(shape, dtype=t.dtype)
-            buf = io.BytesIO()
-            torch.save(changed, buf)
-            view = buf.getbuffer()
-            while view:
-                view = view[os.write(out, view):]
-            return {"note": f"tensor {name!r} has shape {list(shape)} instead of {list(t.shape)}"}
-    return {"none": True}
+            return changed, f"tensor {name!r} has shape {list(shape)} instead of {list(t.shape)}"
+    return None
+
+
+def _partial(torch: Any, src: IO[bytes], out: int) -> dict[str, Any]:
+    """Write the resume-partial checkpoint of ``src`` to ``out``: one tensor's first dimension one larger."""
+    import io
+
+    try:
+        reshaped = reshape_one_tensor(torch, _load(torch, src))
+    except Exception:
+        return {"none": True}
+    if reshaped is None:
+        return {"none": True}
+    changed, note = reshaped
+    buf = io.BytesIO()
+    torch.save(changed, buf)
+    view = buf.getbuffer()
+    while view:
+        view = view[os.write(out, view):]
+    return {"note": note}
 
 
 def _limit_self() -> None:
