@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 def build_report(path: str) -> Report:
     """Read the sources at ``path`` and run the SRC rules on them (``UsageError`` for a bad path)."""
-    from pie_conformance.rules.src import SRC_RULE_IDS, check_sources
+    from pie_conformance.rules.src import check_sources, src_rule_ids
     from pie_conformance.sources import read_sources
 
     start = time.perf_counter()
@@ -48,7 +48,7 @@ def build_report(path: str) -> Report:
     if tree.entry_file is None:
         notes.insert(0, f"{tree.entry}: not in the folder; the platform runs `python {tree.entry}`")
     extra = {
-        "rules_checked": list(SRC_RULE_IDS),
+        "rules_checked": list(src_rule_ids()),
         "files_read": len(tree.files),
         "notes": notes,
         "unparsed": [

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from pie_conformance._platform_keys import PLATFORM_KEYS, key_hint
 from pie_conformance.findings import Finding, Problem
-from pie_conformance.rules import CATALOGUE_BY_ID, Phase, rule
+from pie_conformance.rules import Phase, evaluate, rule, rules_for
 from pie_conformance.rules._src_index import (
     CFG,
     NS,
@@ -36,10 +36,7 @@ from pie_conformance.rules._src_index import (
 )
 from pie_conformance.sources import SourceTree
 
-__all__ = ["SRC_RULE_IDS", "check_sources", "runtime_installs_of", "tree_index"]
-
-#: The family's rule IDs, in catalogue order.
-SRC_RULE_IDS: tuple[str, ...] = ("SRC001", "SRC002", "SRC003", "SRC004", "SRC005", "SRC006")
+__all__ = ["check_sources", "runtime_installs_of", "src_rule_ids", "tree_index"]
 
 _NO_INTERNET = (
     "the platform's training machines have no internet: put the packages' pure-Python code and the weight "
@@ -1086,25 +1083,12 @@ def parameters_source(tree: SourceTree) -> Iterator[Problem]:
 
 
 # -- the family at once -----------------------------------------------------------------------------
-_CHECKS = (
-    ("SRC001", progress_line_printed),
-    ("SRC002", platform_keys_read),
-    ("SRC003", runtime_installs),
-    ("SRC004", windows_paths),
-    ("SRC005", glued_paths),
-    ("SRC006", parameters_source),
-)
+def src_rule_ids() -> tuple[str, ...]:
+    """The family's rule IDs, in catalogue order, as the registry has them."""
+    return tuple(r.id for r in rules_for(Phase.SOURCE, scenario="source"))
 
 
-def check_sources(tree: SourceTree, rule_ids: tuple[str, ...] = SRC_RULE_IDS) -> list[Finding]:
-    """Run the SRC rules on ``tree`` and return their findings, in rule order (no other family is loaded)."""
-    findings: list[Finding] = []
-    for rid, check in _CHECKS:
-        if rid not in rule_ids:
-            continue
-        severity, _summary = CATALOGUE_BY_ID[rid]
-        for p in check(tree):
-            findings.append(
-                Finding(rule=rid, severity=severity, message=p.message, path=p.path, hint=p.hint, line=p.line)
-            )
-    return findings
+def check_sources(tree: SourceTree, rule_ids: tuple[str, ...] | None = None) -> list[Finding]:
+    """Run the SRC rules (or those of ``rule_ids``) on ``tree`` and return their findings, in rule order."""
+    rules = [r for r in rules_for(Phase.SOURCE, scenario="source") if rule_ids is None or r.id in rule_ids]
+    return list(evaluate(rules, tree))
